@@ -1,0 +1,326 @@
+//! Executing one run: polling the workflow future, flushing its journal,
+//! unloading it while it only waits, and recording how it ended.
+
+use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures::task::AtomicWaker;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::Inner;
+use crate::context::{self, Failure, RunContext};
+use crate::error::{Error, StoreError};
+use crate::ids::RunId;
+use crate::journal::{ErrorRecord, Event, EventKind, Json, NewEvent, RunRecord};
+use crate::replay::Replay;
+use crate::time::Timestamp;
+
+/// A claimed run, ready to execute.
+#[derive(Debug)]
+pub(crate) struct Launch {
+    pub(crate) id: RunId,
+    pub(crate) workflow: String,
+    pub(crate) input: Json,
+    /// The journal so far (empty for a run this engine just created).
+    pub(crate) events: Vec<Event>,
+    pub(crate) next_seq: u64,
+}
+
+/// Loads a claimed run's journal and executes it.
+pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, cancel: CancellationToken) {
+    let id = record.id;
+    match engine.store.load_events(id).await {
+        Ok(events) => {
+            let launch = Launch {
+                id,
+                workflow: record.workflow,
+                input: record.input,
+                next_seq: record.next_seq,
+                events,
+            };
+            drive(engine, launch, cancel).await;
+        }
+        Err(e @ StoreError::Corrupt { .. }) => {
+            let message = format!("{e}; the run cannot be replayed");
+            fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await;
+        }
+        Err(e) => {
+            tracing::warn!(run_id = %id, error = %e, "could not load the journal; releasing the run");
+            let _ = engine.store.release(id, &engine.worker, None).await;
+        }
+    }
+}
+
+/// Executes a run until it ends, is unloaded, or this worker lets it go.
+pub(crate) async fn drive(engine: Arc<Inner>, launch: Launch, cancel: CancellationToken) {
+    let span = tracing::info_span!("run", run_id = %launch.id, workflow = %launch.workflow);
+    let id = launch.id;
+    if execute(&engine, launch, &cancel).instrument(span).await {
+        engine.notify_finished(id);
+    }
+}
+
+/// Records a run as failed without executing it.
+async fn fail_run(engine: &Inner, id: RunId, next_seq: u64, error: ErrorRecord) -> bool {
+    tracing::error!(run_id = %id, error = %error.message, "run failed");
+    let events = [NewEvent::now(EventKind::RunFailed { error })];
+    match engine
+        .store
+        .append(id, &engine.worker, next_seq, &events)
+        .await
+    {
+        Ok(()) => {
+            engine.notify_finished(id);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(run_id = %id, error = %e, "could not record the failure");
+            false
+        }
+    }
+}
+
+/// Wakes the driver and remembers that it happened.
+#[derive(Default)]
+struct Signal {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.task.wake();
+    }
+}
+
+impl Signal {
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            self.task.register(cx.waker());
+            if self.woken.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// Commits the context's unflushed events. On failure, returns the sequence
+/// the failed batch started at.
+async fn flush(engine: &Inner, ctx: &RunContext) -> Result<(), (u64, StoreError)> {
+    let Some((first, events)) = ctx.take_pending() else {
+        return Ok(());
+    };
+    let n = events.len() as u64;
+    engine
+        .store
+        .append(ctx.run_id, &engine.worker, first, &events)
+        .await
+        .map_err(|e| (first, e))?;
+    ctx.mark_durable(first + n);
+    Ok(())
+}
+
+/// Executes the run; returns whether it ended (completed, failed or
+/// cancelled) here.
+async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken) -> bool {
+    let id = launch.id;
+    let Some(registration) = engine.registration(&launch.workflow) else {
+        let error = Error::UnknownWorkflow {
+            name: launch.workflow.clone(),
+        };
+        return fail_run(
+            engine,
+            id,
+            launch.next_seq,
+            ErrorRecord::fatal(error.to_string()),
+        )
+        .await;
+    };
+    let started = launch
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::RunStarted { .. }));
+    let replay = match Replay::new(launch.events) {
+        Ok(replay) => replay,
+        Err(message) => {
+            let message = format!("the journal is inconsistent: {message}");
+            return fail_run(engine, id, launch.next_seq, ErrorRecord::fatal(message)).await;
+        }
+    };
+    let body = match (registration.start)(&launch.input) {
+        Ok(body) => body,
+        Err(e) => {
+            let message = format!(
+                "the stored arguments of this run no longer decode as the arguments of workflow \
+                 `{}`: {e}; did the workflow's signature change?",
+                launch.workflow
+            );
+            return fail_run(engine, id, launch.next_seq, ErrorRecord::fatal(message)).await;
+        }
+    };
+    let ctx = Arc::new(RunContext::new(id, replay, launch.next_seq));
+    if !started {
+        ctx.enqueue(EventKind::RunStarted {
+            worker: engine.worker.clone(),
+        });
+    }
+    let mut body = Box::pin(context::scope(Some(ctx.clone()), body));
+    let signal = Arc::new(Signal::default());
+    let waker = Waker::from(signal.clone());
+
+    loop {
+        signal.woken.store(false, Ordering::SeqCst);
+        let polled = body.as_mut().poll(&mut Context::from_waker(&waker));
+        if let Some(failure) = ctx.take_fatal() {
+            drop(body);
+            return fail(engine, &ctx, failure).await;
+        }
+        if let Poll::Ready(result) = polled {
+            drop(body);
+            let kind = match result {
+                Ok(_) if ctx.is_replaying() => {
+                    let message = format!(
+                        "non-deterministic workflow: it returned, but the journal records more \
+                         operations, starting with {}",
+                        ctx.describe_replay_position()
+                    );
+                    return fail(engine, &ctx, Failure::Nondeterminism(message)).await;
+                }
+                Ok(output) => EventKind::RunCompleted { output },
+                Err(error) => EventKind::RunFailed {
+                    error: error.to_record(),
+                },
+            };
+            let completed = matches!(kind, EventKind::RunCompleted { .. });
+            ctx.enqueue(kind);
+            return match flush(engine, &ctx).await {
+                Ok(()) => {
+                    if completed {
+                        tracing::debug!("run completed");
+                    } else {
+                        tracing::info!("run failed");
+                    }
+                    true
+                }
+                Err((first, e)) => store_trouble(engine, id, first, e).await,
+            };
+        }
+        if let Err((first, e)) = flush(engine, &ctx).await {
+            drop(body);
+            return store_trouble(engine, id, first, e).await;
+        }
+        if signal.woken.load(Ordering::SeqCst) {
+            continue;
+        }
+        if ctx.is_replaying() {
+            drop(body);
+            let message = format!(
+                "non-deterministic workflow: replay is stuck; the journal records {} next, but \
+                 the workflow code waits for something else (did the code change, or does it \
+                 await something other than steps, `sleep` and `now`?)",
+                ctx.describe_replay_position()
+            );
+            return fail(engine, &ctx, Failure::Nondeterminism(message)).await;
+        }
+        if let Some(wake_at) = ctx.only_waiting_until() {
+            if Timestamp::now().until(wake_at) >= engine.config.suspend_after {
+                drop(body);
+                return suspend(engine, id, wake_at).await;
+            }
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                drop(body);
+                tracing::info!("run cancelled");
+                ctx.enqueue(EventKind::RunCancelled);
+                return match flush(engine, &ctx).await {
+                    Ok(()) => true,
+                    Err((first, e)) => store_trouble(engine, id, first, e).await,
+                };
+            }
+            () = engine.shutdown.cancelled() => {
+                drop(body);
+                tracing::debug!("engine shutting down; releasing the run");
+                if flush(engine, &ctx).await.is_ok() {
+                    let _ = engine.store.release(id, &engine.worker, None).await;
+                }
+                return false;
+            }
+            () = signal.wait() => {}
+        }
+    }
+}
+
+/// Ends the run with a failure the engine detected.
+async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> bool {
+    let (Failure::Nondeterminism(message) | Failure::Journal(message) | Failure::Invalid(message)) =
+        failure;
+    tracing::error!(error = %message, "run failed");
+    ctx.enqueue(EventKind::RunFailed {
+        error: ErrorRecord::fatal(message),
+    });
+    match flush(engine, ctx).await {
+        Ok(()) => true,
+        Err((first, e)) => store_trouble(engine, ctx.run_id, first, e).await,
+    }
+}
+
+/// Unloads a run that only waits for a timer.
+async fn suspend(engine: &Arc<Inner>, id: RunId, wake_at: Timestamp) -> bool {
+    tracing::debug!(%wake_at, "run sleeps; unloading it");
+    match engine
+        .store
+        .release(id, &engine.worker, Some(wake_at))
+        .await
+    {
+        Ok(()) => engine.wake_scheduler.notify_one(),
+        Err(e) => tracing::warn!(error = %e, "could not release the sleeping run"),
+    }
+    false
+}
+
+/// Reacts to a store error while appending at `first`.
+async fn store_trouble(engine: &Arc<Inner>, id: RunId, first: u64, error: StoreError) -> bool {
+    match error {
+        StoreError::CancelRequested(_) => {
+            tracing::info!("run cancelled");
+            let events = [NewEvent::now(EventKind::RunCancelled)];
+            match engine
+                .store
+                .append(id, &engine.worker, first, &events)
+                .await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record the cancellation");
+                    false
+                }
+            }
+        }
+        StoreError::LeaseLost(_) | StoreError::Conflict { .. } | StoreError::Finished { .. } => {
+            tracing::warn!(%error, "another worker took over the run; letting it go");
+            false
+        }
+        error => {
+            tracing::warn!(%error, "store error; the run will be retried");
+            let retry_at = Timestamp::now() + engine.config.poll_interval;
+            let _ = engine
+                .store
+                .release(id, &engine.worker, Some(retry_at))
+                .await;
+            false
+        }
+    }
+}
