@@ -48,11 +48,25 @@ async fn trigger_to_many_channels_with_info() {
         .unwrap()
         .info([ChannelAttribute::SubscriptionCount]);
     let response = client.trigger_event(&event).await.unwrap();
-    assert_eq!(response.channels[&a].subscription_count, Some(1), "{response:?}");
-    assert_eq!(response.channels[&b].subscription_count, Some(1), "{response:?}");
+    assert_eq!(
+        response.channels[&a].subscription_count,
+        Some(1),
+        "{response:?}"
+    );
+    assert_eq!(
+        response.channels[&b].subscription_count,
+        Some(1),
+        "{response:?}"
+    );
 
-    assert_eq!(sub_a.next_event(WAIT).await.unwrap().data, json!({ "k": "v" }));
-    assert_eq!(sub_b.next_event(WAIT).await.unwrap().data, json!({ "k": "v" }));
+    assert_eq!(
+        sub_a.next_event(WAIT).await.unwrap().data,
+        json!({ "k": "v" })
+    );
+    assert_eq!(
+        sub_b.next_event(WAIT).await.unwrap().data,
+        json!({ "k": "v" })
+    );
 }
 
 #[tokio::test]
@@ -109,20 +123,29 @@ async fn batch_trigger_with_per_event_info() {
         BatchEvent::json(public.clone(), "one", &json!({ "i": 1 }))
             .unwrap()
             .info([ChannelAttribute::SubscriptionCount]),
-        BatchEvent::new(presence.clone(), "two", r#"{"i":2}"#)
-            .info([ChannelAttribute::UserCount]),
+        BatchEvent::new(presence.clone(), "two", r#"{"i":2}"#).info([ChannelAttribute::UserCount]),
         BatchEvent::new(public.clone(), "three", r#"{"i":3}"#),
     ];
     let response = client.trigger_batch(&events).await.unwrap();
     assert_eq!(response.batch.len(), 3, "{response:?}");
-    assert_eq!(response.batch[0].subscription_count, Some(1), "{response:?}");
+    assert_eq!(
+        response.batch[0].subscription_count,
+        Some(1),
+        "{response:?}"
+    );
     assert_eq!(response.batch[1].user_count, Some(1), "{response:?}");
 
     let first = sub.next_event(WAIT).await.unwrap();
     let third = sub.next_event(WAIT).await.unwrap();
-    assert_eq!((first.event.as_str(), third.event.as_str()), ("one", "three"));
+    assert_eq!(
+        (first.event.as_str(), third.event.as_str()),
+        ("one", "three")
+    );
     assert_eq!(third.data, json!({ "i": 3 }));
-    assert_eq!(member.next_event(WAIT).await.unwrap().data, json!({ "i": 2 }));
+    assert_eq!(
+        member.next_event(WAIT).await.unwrap().data,
+        json!({ "i": 2 })
+    );
 }
 
 #[tokio::test]
@@ -133,8 +156,14 @@ async fn private_channel_accepts_our_authorization_and_rejects_a_forged_one() {
     let mut sub = Subscriber::connect(&server).await;
     let auth = client.authorize_channel(&sub.socket_id, &channel).unwrap();
     sub.subscribe(&channel, Some(&auth)).await.unwrap();
-    client.trigger(&channel, "secret-ish", &json!({ "ok": true })).await.unwrap();
-    assert_eq!(sub.next_event(WAIT).await.unwrap().data, json!({ "ok": true }));
+    client
+        .trigger(&channel, "secret-ish", &json!({ "ok": true }))
+        .await
+        .unwrap();
+    assert_eq!(
+        sub.next_event(WAIT).await.unwrap().data,
+        json!({ "ok": true })
+    );
 
     // Authorization for another socket is refused by the server.
     let mut intruder = Subscriber::connect(&server).await;
@@ -144,7 +173,9 @@ async fn private_channel_accepts_our_authorization_and_rejects_a_forged_one() {
 
     // So is one signed with another secret.
     let forger = server.builder().secret("not-the-secret").build().unwrap();
-    let forged = forger.authorize_channel(&intruder.socket_id, &other).unwrap();
+    let forged = forger
+        .authorize_channel(&intruder.socket_id, &other)
+        .unwrap();
     assert!(intruder.subscribe(&other, Some(&forged)).await.is_err());
 }
 
@@ -164,22 +195,35 @@ async fn encrypted_channel_delivers_ciphertext_only() {
         .unwrap();
     let got = sub.next_event(WAIT).await.unwrap();
     assert!(got.data.get("nonce").is_some() && got.data.get("ciphertext").is_some());
-    assert!(!got.data.to_string().contains("4242"), "server saw plaintext");
+    assert!(
+        !got.data.to_string().contains("4242"),
+        "server saw plaintext"
+    );
     // The subscriber holds only the shared secret from its authorization.
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD
         .decode(auth.shared_secret().unwrap())
         .unwrap();
     let opened = open_with_shared_secret(&key, &got.data.to_string());
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&opened).unwrap(), json!({ "card": "4242" }));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&opened).unwrap(),
+        json!({ "card": "4242" })
+    );
 
     // Batches to encrypted channels are sealed as well.
     client
-        .trigger_batch(&[BatchEvent::new(channel.clone(), "sealed-batch", r#"{"b":1}"#)])
+        .trigger_batch(&[BatchEvent::new(
+            channel.clone(),
+            "sealed-batch",
+            r#"{"b":1}"#,
+        )])
         .await
         .unwrap();
     let got = sub.next_event(WAIT).await.unwrap();
-    assert_eq!(open_with_shared_secret(&key, &got.data.to_string()), r#"{"b":1}"#);
+    assert_eq!(
+        open_with_shared_secret(&key, &got.data.to_string()),
+        r#"{"b":1}"#
+    );
 }
 
 /// Opens a secretbox the way a subscriber does: with the per-channel key only.
@@ -223,7 +267,13 @@ async fn presence_users_channel_info_and_channel_list() {
     assert_eq!(users, ["alice", "bob"]);
 
     let info = client
-        .channel(&channel, [ChannelAttribute::UserCount, ChannelAttribute::SubscriptionCount])
+        .channel(
+            &channel,
+            [
+                ChannelAttribute::UserCount,
+                ChannelAttribute::SubscriptionCount,
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(info.occupied, Some(true));
@@ -272,7 +322,10 @@ async fn send_to_user_and_terminate_connections() {
     assert_eq!(got.data, json!({ "note": "just for you" }));
 
     client.terminate_user_connections(&user_id).await.unwrap();
-    assert!(sub.closed_within(WAIT).await, "connection was not terminated");
+    assert!(
+        sub.closed_within(WAIT).await,
+        "connection was not terminated"
+    );
 }
 
 #[tokio::test]
@@ -309,7 +362,11 @@ async fn server_side_limit_surfaces_as_a_typed_error() {
     let server = sockudo();
     let client = server
         .builder()
-        .limits(Limits::default().max_payload_bytes(1 << 20).max_channel_name_len(200))
+        .limits(
+            Limits::default()
+                .max_payload_bytes(1 << 20)
+                .max_channel_name_len(200),
+        )
         .build()
         .unwrap();
     let big = "x".repeat(200 * 1024);

@@ -124,7 +124,10 @@ impl Subscriber {
             ws,
             socket_id: String::new(),
         };
-        let hello = sub.next_raw(Duration::from_secs(5)).await.expect("connection_established");
+        let hello = sub
+            .next_raw(Duration::from_secs(5))
+            .await
+            .expect("connection_established");
         assert_eq!(hello.event, "pusher:connection_established", "{hello:?}");
         sub.socket_id = hello.data["socket_id"]
             .as_str()
@@ -144,7 +147,9 @@ impl Subscriber {
     async fn next_raw(&mut self, timeout: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match frame {
                 Ok(Message::Text(text)) => {
                     let v: Value = serde_json::from_str(&text).expect("JSON frame");
@@ -173,7 +178,11 @@ impl Subscriber {
 
     /// Subscribes and waits for the server's verdict: `Ok(())` on
     /// `subscription_succeeded`, `Err(frame)` on an error frame.
-    pub async fn subscribe(&mut self, channel: &str, auth: Option<&ChannelAuth>) -> Result<(), Received> {
+    pub async fn subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&ChannelAuth>,
+    ) -> Result<(), Received> {
         let mut data = json!({ "channel": channel });
         if let Some(auth) = auth {
             data["auth"] = json!(auth.auth());
@@ -181,14 +190,17 @@ impl Subscriber {
                 data["channel_data"] = json!(cd);
             }
         }
-        self.send(json!({ "event": "pusher:subscribe", "data": data })).await;
+        self.send(json!({ "event": "pusher:subscribe", "data": data }))
+            .await;
         loop {
             let frame = self
                 .next_raw(Duration::from_secs(5))
                 .await
                 .expect("an answer to pusher:subscribe");
             match frame.event.as_str() {
-                "pusher_internal:subscription_succeeded" if frame.channel.as_deref() == Some(channel) => {
+                "pusher_internal:subscription_succeeded"
+                    if frame.channel.as_deref() == Some(channel) =>
+                {
                     return Ok(());
                 }
                 "pusher:error" | "pusher:subscription_error" => return Err(frame),
@@ -216,7 +228,8 @@ impl Subscriber {
                 _ => continue,
             }
         }
-        self.subscribe(&format!("#server-to-user-{user_id}"), None).await
+        self.subscribe(&format!("#server-to-user-{user_id}"), None)
+            .await
     }
 
     /// The next application event (skipping protocol frames), or `None` after `timeout`.
