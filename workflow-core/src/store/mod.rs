@@ -3,8 +3,8 @@
 //! A store keeps each run's journal and a projection of it ([`RunRecord`]),
 //! and arbitrates ownership between workers with leases. Every method is one
 //! atomic operation. Implementations must pass the conformance suite in
-//! [`conformance`] (enable the `conformance` feature to run it on your own
-//! store).
+//! `store::conformance` (enable the `conformance` feature to run it on your
+//! own store).
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ mod memory;
 mod sqlite;
 mod url;
 
-#[doc(hidden)]
+#[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use memory::MemoryStore;
