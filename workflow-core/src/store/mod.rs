@@ -114,7 +114,7 @@ pub enum CancelOutcome {
 /// [`StoreError::Conflict`] when the journal is not at the expected sequence,
 /// so that two workers can never both extend one journal.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Records a new run and its `run_created` event (sequence 0).
     ///
     /// With an idempotency key that an earlier run used, returns that run as
