@@ -1,0 +1,8 @@
+use workflow_core::step;
+
+#[step]
+struct SendWelcome {
+    email: String,
+}
+
+fn main() {}

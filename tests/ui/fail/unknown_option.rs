@@ -1,0 +1,9 @@
+use workflow_core::{StepError, step};
+
+#[step(retries = 5)]
+async fn send_welcome(email: String) -> Result<(), StepError> {
+    let _ = email;
+    Ok(())
+}
+
+fn main() {}
