@@ -110,11 +110,11 @@ fn push_events(entry: &mut Entry, events: &[NewEvent], now: Timestamp) {
 impl Store for MemoryStore {
     async fn create_run(&self, run: NewRun) -> Result<Created, StoreError> {
         let mut inner = self.inner.lock().expect("memory store poisoned");
-        if let Some(key) = &run.idempotency_key {
-            if let Some(existing) = inner.keys.get(key) {
-                let record = inner.runs[existing].record.clone();
-                return Ok(Created::Existing(record));
-            }
+        if let Some(key) = &run.idempotency_key
+            && let Some(existing) = inner.keys.get(key)
+        {
+            let record = inner.runs[existing].record.clone();
+            return Ok(Created::Existing(record));
         }
         let mut record = RunRecord::new(
             run.id,

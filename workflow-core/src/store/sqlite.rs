@@ -597,29 +597,44 @@ impl Store for SqliteStore {
             .transpose()
             .map_err(|e| StoreError::backend("could not encode workflow names", e))?;
         self.call(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "UPDATE wf_runs SET owner = ?1, lease_until = ?2, due_at = ?2, wake_at = NULL, \
-                     status = 'running', updated_at = ?3 \
-                     WHERE id IN (SELECT id FROM wf_runs WHERE due_at <= ?3 \
-                       AND (?5 IS NULL OR workflow IN (SELECT value FROM json_each(?5))) \
-                       ORDER BY due_at LIMIT ?4) \
-                     RETURNING {RUN_COLUMNS}"
-                ))
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        lease.worker.as_str(),
-                        lease.until.as_millis(),
-                        now.as_millis(),
-                        limit as i64,
-                        names
-                    ],
-                    read_run,
+            // Pick the runs first, in due order: the rows an UPDATE ...
+            // RETURNING gives back come in no particular order.
+            let mut pick = conn
+                .prepare_cached(
+                    "SELECT id FROM wf_runs WHERE due_at <= ?1 \
+                     AND (?2 IS NULL OR workflow IN (SELECT value FROM json_each(?2))) \
+                     ORDER BY due_at, id LIMIT ?3",
                 )
                 .map_err(backend)?;
-            rows.map(|r| r.map_err(backend)?).collect()
+            let ids = pick
+                .query_map(params![now.as_millis(), names, limit as i64], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(backend)?;
+            let mut claim = conn
+                .prepare_cached(&format!(
+                    "UPDATE wf_runs SET owner = ?2, lease_until = ?3, due_at = ?3, wake_at = NULL, \
+                     status = 'running', updated_at = ?4 WHERE id = ?1 RETURNING {RUN_COLUMNS}"
+                ))
+                .map_err(backend)?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let record = claim
+                    .query_row(
+                        params![
+                            id,
+                            lease.worker.as_str(),
+                            lease.until.as_millis(),
+                            now.as_millis()
+                        ],
+                        read_run,
+                    )
+                    .map_err(backend)??;
+                claimed.push(record);
+            }
+            Ok(claimed)
         })
         .await
     }
