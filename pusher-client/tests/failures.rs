@@ -23,10 +23,13 @@ enum Behavior {
     Close,
 }
 
+/// Recorded requests: head (request line and headers) and body.
+type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 struct TestServer {
     port: u16,
     connections: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    requests: Requests,
 }
 
 impl TestServer {

@@ -406,3 +406,34 @@ async fn clones_share_one_pool() {
     }
     assert_eq!(seen, 20);
 }
+
+#[tokio::test]
+async fn http2_prior_knowledge_against_sockudo() {
+    let server = sockudo();
+    let client = server
+        .builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let channel = unique("h2c-");
+    let mut sub = Subscriber::connect(&server).await;
+    sub.subscribe(&channel, None).await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let client = client.clone();
+            let channel = channel.clone();
+            tokio::spawn(async move { client.trigger(&channel, "h2", &json!({ "i": i })).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for _ in 0..10 {
+        assert_eq!(sub.next_event(WAIT).await.unwrap().event, "h2");
+    }
+    let info = client
+        .channel(&channel, [ChannelAttribute::SubscriptionCount])
+        .await
+        .unwrap();
+    assert_eq!(info.subscription_count, Some(1));
+}
