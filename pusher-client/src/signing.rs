@@ -137,36 +137,107 @@ pub fn signed_query(
     body: Option<&[u8]>,
     timestamp: u64,
 ) -> String {
-    let timestamp = timestamp.to_string();
-    let md5 = body.map(body_md5);
+    let mut ts_buf = itoa_buf(timestamp);
+    let timestamp = ts_str(&mut ts_buf);
+    let mut md5_hex = [0u8; 32];
+    let md5 = body.map(|b| {
+        hex::encode_to_slice(Md5::digest(b), &mut md5_hex).expect("32 hex digits fit");
+        std::str::from_utf8(&md5_hex).expect("hex is ASCII")
+    });
     let mut all: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 4);
     all.push(("auth_key", key));
-    all.push(("auth_timestamp", &timestamp));
+    all.push(("auth_timestamp", timestamp));
     all.push(("auth_version", AUTH_VERSION));
-    if let Some(md5) = &md5 {
+    if let Some(md5) = md5 {
         all.push(("body_md5", md5));
     }
     all.extend_from_slice(params);
+
+    let signature = if all
+        .iter()
+        .any(|(k, _)| k.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        let to_sign = string_to_sign(method, path, &all);
+        hmac_sha256(secret.as_bytes(), to_sign.as_bytes())
+    } else {
+        // Fast path: keys are already lowercase, so sign without building a
+        // lowercased copy of every pair.
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut mac =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+        if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            mac.update(method.to_ascii_uppercase().as_bytes());
+        } else {
+            mac.update(method.as_bytes());
+        }
+        mac.update(b"\n");
+        mac.update(path.as_bytes());
+        mac.update(b"\n");
+        for (i, (k, v)) in all.iter().enumerate() {
+            if i > 0 {
+                mac.update(b"&");
+            }
+            mac.update(k.as_bytes());
+            mac.update(b"=");
+            mac.update(v.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    };
     all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut sig_hex = [0u8; 64];
+    hex::encode_to_slice(signature, &mut sig_hex).expect("64 hex digits fit");
+    let signature = std::str::from_utf8(&sig_hex).expect("hex is ASCII");
 
-    let to_sign = string_to_sign(method, path, &all);
-    let signature = hex::encode(hmac_sha256(secret.as_bytes(), to_sign.as_bytes()));
-
-    let mut query = String::with_capacity(to_sign.len() + 80);
+    let mut query = String::with_capacity(
+        all.iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+            + 80,
+    );
     for (k, v) in &all {
         push_pair(&mut query, k, v);
     }
-    push_pair(&mut query, "auth_signature", &signature);
+    push_pair(&mut query, "auth_signature", signature);
     query
+}
+
+/// Decimal digits of `n`, right-aligned in a 20-byte buffer, and where they start.
+fn itoa_buf(mut n: u64) -> ([u8; 20], usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    (buf, i)
+}
+
+fn ts_str(buf: &mut ([u8; 20], usize)) -> &str {
+    std::str::from_utf8(&buf.0[buf.1..]).expect("digits are ASCII")
 }
 
 fn push_pair(query: &mut String, key: &str, value: &str) {
     if !query.is_empty() {
         query.push('&');
     }
-    query.extend(url::form_urlencoded::byte_serialize(key.as_bytes()));
+    push_escaped(query, key);
     query.push('=');
-    query.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+    push_escaped(query, value);
+}
+
+fn push_escaped(query: &mut String, s: &str) {
+    // Keys, timestamps, hex digests and most values need no escaping.
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*'))
+    {
+        query.push_str(s);
+    } else {
+        query.extend(url::form_urlencoded::byte_serialize(s.as_bytes()));
+    }
 }
 
 /// Seconds since the Unix epoch, for `auth_timestamp`.
@@ -275,6 +346,19 @@ mod tests {
             "GET\n/apps/1/channels\nauth_key=k&auth_timestamp=1&auth_version=1.0&info=user_count,subscription_count",
         );
         assert!(q.ends_with(&format!("auth_signature={expected}")));
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree() {
+        let a = signed_query("k", "s", "post", "/p", &[("Info", "x,y")], Some(b"{}"), 42);
+        let b = signed_query("k", "s", "POST", "/p", &[("info", "x,y")], Some(b"{}"), 42);
+        let sig = |q: &str| q.rsplit_once("auth_signature=").unwrap().1.to_owned();
+        assert_eq!(sig(&a), sig(&b));
+        let expected = hmac_sha256_hex(
+            "s",
+            "POST\n/p\nauth_key=k&auth_timestamp=42&auth_version=1.0&body_md5=99914b932bd37a50b983c5e7c90ae93b&info=x,y",
+        );
+        assert_eq!(sig(&b), expected);
     }
 
     // Vectors from the Go server library's tests.
