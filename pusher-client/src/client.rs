@@ -82,6 +82,12 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] if the URL does not have that shape.
+    ///
+    /// ```
+    /// let client = pusher_client::Client::from_url("https://key:secret@api-eu.pusher.com/apps/123")?;
+    /// assert_eq!(client.app_id(), "123");
+    /// # Ok::<(), pusher_client::Error>(())
+    /// ```
     pub fn from_url(url: &str) -> Result<Self> {
         ClientBuilder::new().url(url).build()
     }
@@ -138,6 +144,12 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// client.trigger("orders", "order-created", &serde_json::json!({ "id": 42 })).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn trigger(
         &self,
         channel: &str,
@@ -168,6 +180,21 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// use pusher_client::{BatchEvent, ChannelAttribute};
+    ///
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// let response = client
+    ///     .trigger_batch(&[
+    ///         BatchEvent::new("orders", "created", r#"{"id":1}"#),
+    ///         BatchEvent::new("presence-ops", "alert", r#"{"id":1}"#)
+    ///             .info([ChannelAttribute::UserCount]),
+    ///     ])
+    ///     .await?;
+    /// println!("{:?}", response.batch[1].user_count);
+    /// # Ok(()) }
+    /// ```
     pub async fn trigger_batch(&self, events: &[BatchEvent]) -> Result<BatchResponse> {
         let body = self.batch_body(events)?;
         self.request(Method::POST, &self.inner.batch_path, &[], Some(body))
@@ -179,6 +206,19 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// use pusher_client::{ChannelAttribute, ChannelsQuery};
+    ///
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// let list = client
+    ///     .channels(&ChannelsQuery::new().prefix("presence-").info([ChannelAttribute::UserCount]))
+    ///     .await?;
+    /// for (name, info) in &list.channels {
+    ///     println!("{name}: {:?} users", info.user_count);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn channels(&self, query: &ChannelsQuery) -> Result<ChannelList> {
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(2);
         if let Some(prefix) = &query.prefix {
@@ -216,6 +256,15 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// use pusher_client::ChannelAttribute;
+    ///
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// let info = client.channel("orders", [ChannelAttribute::SubscriptionCount]).await?;
+    /// println!("occupied: {:?}, subscriptions: {:?}", info.occupied, info.subscription_count);
+    /// # Ok(()) }
+    /// ```
     pub async fn channel(
         &self,
         channel: &str,
@@ -239,6 +288,14 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// for user in client.users("presence-room").await? {
+    ///     println!("{}", user.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn users(&self, channel: &str) -> Result<Vec<User>> {
         self.limits().check_channel(channel)?;
         if !channel.starts_with("presence-") {
@@ -258,6 +315,12 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// client.send_to_user("user-42", "notice", &serde_json::json!({ "text": "hi" })).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send_to_user(
         &self,
         user_id: &str,
@@ -279,6 +342,12 @@ impl Client {
     /// # Errors
     ///
     /// Validation errors (nothing is sent), or transport and API errors.
+    ///
+    /// ```no_run
+    /// # async fn run(client: pusher_client::Client) -> pusher_client::Result<()> {
+    /// client.terminate_user_connections("user-42").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn terminate_user_connections(&self, user_id: &str) -> Result<()> {
         check_user_id(user_id)?;
         let path = format!(
@@ -310,6 +379,17 @@ impl Client {
     ///
     /// Invalid socket id or channel, a non-presence channel, or member data
     /// without `user_id`.
+    ///
+    /// ```
+    /// use pusher_client::{Client, PresenceMember};
+    /// use serde_json::json;
+    ///
+    /// let client = Client::builder().app_id("1").key("key").secret("secret").build()?;
+    /// let member = PresenceMember::new("42").info(json!({ "name": "Ada" }));
+    /// let auth = client.authorize_presence_channel("1234.5678", "presence-room", &member)?;
+    /// assert_eq!(auth.channel_data(), Some(r#"{"user_id":"42","user_info":{"name":"Ada"}}"#));
+    /// # Ok::<(), pusher_client::Error>(())
+    /// ```
     pub fn authorize_presence_channel(
         &self,
         socket_id: &str,
@@ -387,6 +467,19 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::MissingMasterKey`] or [`Error::Decrypt`].
+    ///
+    /// ```
+    /// use pusher_client::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .app_id("1").key("key").secret("secret")
+    ///     .encryption_master_key_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    ///     .build()?;
+    /// let sealed = pusher_client::MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?
+    ///     .encrypt("private-encrypted-chat", "{}");
+    /// assert_eq!(client.decrypt("private-encrypted-chat", &sealed)?, "{}");
+    /// # Ok::<(), pusher_client::Error>(())
+    /// ```
     pub fn decrypt(&self, channel: &str, data: &str) -> Result<String> {
         self.master_key(channel)?.decrypt(channel, data)
     }

@@ -38,6 +38,10 @@
 //! [Pusher Channels]: https://pusher.com/docs/channels/library_auth_reference/rest-api/
 #![warn(missing_docs)]
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod auth;
 pub mod channels;
 mod client;
