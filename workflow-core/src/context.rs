@@ -118,20 +118,13 @@ impl RunContext {
         let mut st = self.lock();
         let op = st.next_op;
         st.next_op += 1;
-        if let Some(recorded) = st.replay.recorded(op) {
-            let requested = OpDescriptor {
-                kind,
-                name: name.to_owned(),
-            };
-            if *recorded != requested {
-                let message = format!(
-                    "non-deterministic workflow: operation #{op} was recorded as {recorded}, \
-                     but the code now requests {requested}; the workflow's code changed in a way \
-                     that changes the order of its steps, sleeps or clock reads"
-                );
-                st.fatal.get_or_insert(Failure::Nondeterminism(message));
-                return None;
-            }
+        if let Err(mismatch) = st.replay.check(op, OpDescriptor { kind, name }) {
+            let message = format!(
+                "non-deterministic workflow: {mismatch}; the workflow's code changed in a way \
+                 that changes the order of its steps, sleeps or clock reads"
+            );
+            st.fatal.get_or_insert(Failure::Nondeterminism(message));
+            return None;
         }
         Some(op)
     }

@@ -6,8 +6,11 @@
 //! that concurrent branches observe outcomes in the order they did when the
 //! run first executed. An operation with no more recorded events goes live
 //! only once the whole journal has been consumed.
+//!
+//! Replaying costs O(1) per event and allocates nothing per operation, so
+//! resuming a run is linear in its journal's length.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::journal::{Event, EventKind};
@@ -20,38 +23,42 @@ pub(crate) enum OpKind {
     Now,
 }
 
-impl fmt::Display for OpKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OpKind::Step => "step",
-            OpKind::Sleep => "sleep",
-            OpKind::Now => "now()",
-        })
-    }
-}
-
 /// An operation as the code requests it or the journal records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OpDescriptor {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpDescriptor<'a> {
     pub(crate) kind: OpKind,
-    pub(crate) name: String,
+    pub(crate) name: &'a str,
 }
 
-impl fmt::Display for OpDescriptor {
+impl fmt::Display for OpDescriptor<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             OpKind::Step => write!(f, "step `{}`", self.name),
-            kind => write!(f, "{kind}"),
+            OpKind::Sleep => f.write_str("a sleep"),
+            OpKind::Now => f.write_str("a clock read (`now()`)"),
         }
     }
 }
 
-#[derive(Debug)]
-struct OpHistory {
-    descriptor: OpDescriptor,
-    /// Indices into `Replay::events` not yet consumed, in order.
-    pending: VecDeque<usize>,
+fn descriptor_of(kind: &EventKind) -> Option<OpDescriptor<'_>> {
+    match kind {
+        EventKind::StepStarted { step, .. } => Some(OpDescriptor {
+            kind: OpKind::Step,
+            name: step,
+        }),
+        EventKind::WaitCreated { .. } => Some(OpDescriptor {
+            kind: OpKind::Sleep,
+            name: "",
+        }),
+        EventKind::TimeRecorded { .. } => Some(OpDescriptor {
+            kind: OpKind::Now,
+            name: "",
+        }),
+        _ => None,
+    }
 }
+
+const NONE: u32 = u32::MAX;
 
 /// What the journal offers an operation now.
 #[derive(Debug)]
@@ -68,28 +75,16 @@ pub(crate) enum Take {
 /// The replay state of one run.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
-    events: Vec<Event>,
-    consumed: Vec<bool>,
+    /// Operation events in journal order; `None` once consumed.
+    events: Vec<Option<EventKind>>,
+    /// The journal sequence number of each event (for messages).
+    seqs: Vec<u64>,
+    /// For each event, the index of the next event of the same operation.
+    next_of_op: Vec<u32>,
+    /// For each operation, the index of its next unconsumed event.
+    heads: HashMap<u32, u32>,
+    /// The first unconsumed event.
     cursor: usize,
-    ops: HashMap<u32, OpHistory>,
-}
-
-fn descriptor_of(kind: &EventKind) -> Option<OpDescriptor> {
-    match kind {
-        EventKind::StepStarted { step, .. } => Some(OpDescriptor {
-            kind: OpKind::Step,
-            name: step.clone(),
-        }),
-        EventKind::WaitCreated { .. } => Some(OpDescriptor {
-            kind: OpKind::Sleep,
-            name: String::new(),
-        }),
-        EventKind::TimeRecorded { .. } => Some(OpDescriptor {
-            kind: OpKind::Now,
-            name: String::new(),
-        }),
-        _ => None,
-    }
 }
 
 impl Replay {
@@ -100,40 +95,29 @@ impl Replay {
     /// A message when an operation's first event is not one that creates an
     /// operation (the journal is inconsistent).
     pub(crate) fn new(journal: Vec<Event>) -> Result<Self, String> {
-        let events: Vec<Event> = journal
-            .into_iter()
-            .filter(|e| e.kind.op().is_some())
-            .collect();
-        let mut ops: HashMap<u32, OpHistory> = HashMap::new();
-        for (i, event) in events.iter().enumerate() {
-            let op = event.kind.op().expect("filtered to operation events");
-            match ops.get_mut(&op) {
-                Some(history) => history.pending.push_back(i),
+        let mut replay = Replay::default();
+        let mut tails: HashMap<u32, u32> = HashMap::new();
+        for event in journal {
+            let Some(op) = event.kind.op() else { continue };
+            let index = replay.events.len() as u32;
+            match tails.insert(op, index) {
+                Some(tail) => replay.next_of_op[tail as usize] = index,
                 None => {
-                    let descriptor = descriptor_of(&event.kind).ok_or_else(|| {
-                        format!(
+                    if descriptor_of(&event.kind).is_none() {
+                        return Err(format!(
                             "journal event {} (`{}`) refers to operation #{op}, which no earlier event created",
                             event.seq,
                             event.kind.name()
-                        )
-                    })?;
-                    ops.insert(
-                        op,
-                        OpHistory {
-                            descriptor,
-                            pending: VecDeque::from([i]),
-                        },
-                    );
+                        ));
+                    }
+                    replay.heads.insert(op, index);
                 }
             }
+            replay.events.push(Some(event.kind));
+            replay.seqs.push(event.seq);
+            replay.next_of_op.push(NONE);
         }
-        let consumed = vec![false; events.len()];
-        Ok(Self {
-            events,
-            consumed,
-            cursor: 0,
-            ops,
-        })
+        Ok(replay)
     }
 
     /// Whether every recorded event has been consumed.
@@ -141,68 +125,77 @@ impl Replay {
         self.cursor == self.events.len()
     }
 
-    /// What the journal recorded as operation `op`, if anything.
-    pub(crate) fn recorded(&self, op: u32) -> Option<&OpDescriptor> {
-        self.ops.get(&op).map(|h| &h.descriptor)
+    fn head(&self, op: u32) -> Option<usize> {
+        self.heads
+            .get(&op)
+            .copied()
+            .filter(|&i| i != NONE)
+            .map(|i| i as usize)
+    }
+
+    /// Checks that the journal recorded `requested` as operation `op` (or
+    /// nothing); on a mismatch, says what it recorded.
+    pub(crate) fn check(&self, op: u32, requested: OpDescriptor<'_>) -> Result<(), String> {
+        let Some(recorded) = self
+            .head(op)
+            .and_then(|i| self.events[i].as_ref())
+            .and_then(descriptor_of)
+        else {
+            return Ok(());
+        };
+        if recorded == requested {
+            Ok(())
+        } else {
+            Err(format!(
+                "operation #{op} was recorded as {recorded}, but the code now requests {requested}"
+            ))
+        }
     }
 
     /// The operation that owns the next event to consume.
     pub(crate) fn cursor_op(&self) -> Option<u32> {
-        self.events.get(self.cursor).and_then(|e| e.kind.op())
+        self.events
+            .get(self.cursor)
+            .and_then(|e| e.as_ref())
+            .and_then(EventKind::op)
     }
 
     /// A description of the next event to consume, for error messages.
     pub(crate) fn describe_cursor(&self) -> Option<String> {
-        let event = self.events.get(self.cursor)?;
-        let op = event.kind.op()?;
-        let what = self
-            .ops
-            .get(&op)
-            .map(|h| h.descriptor.to_string())
-            .unwrap_or_default();
+        let event = self.events.get(self.cursor)?.as_ref()?;
+        let op = event.op()?;
         Some(format!(
-            "operation #{op} ({what}), journal event {} `{}`",
-            event.seq,
-            event.kind.name()
+            "operation #{op} (journal event {} `{}`)",
+            self.seqs[self.cursor],
+            event.name()
         ))
     }
 
     /// Offers operation `op` its next event if that event is next in the
     /// journal.
     pub(crate) fn take(&mut self, op: u32) -> Take {
-        let done = self.is_done();
-        let cursor = self.cursor;
-        let next = self.ops.get_mut(&op).and_then(|h| match h.pending.front() {
-            Some(&i) if i == cursor => h.pending.pop_front(),
-            _ => None,
-        });
-        if let Some(i) = next {
-            let kind = self.events[i].kind.clone();
-            self.consume(i);
-            return Take::Event(kind);
-        }
-        let has_more = self.ops.get(&op).is_some_and(|h| !h.pending.is_empty());
-        if done && !has_more {
-            Take::Live
-        } else {
-            Take::Wait
+        match self.head(op) {
+            Some(i) if i == self.cursor => Take::Event(self.consume(op, i)),
+            Some(_) => Take::Wait,
+            None if self.is_done() => Take::Live,
+            None => Take::Wait,
         }
     }
 
     /// Takes operation `op`'s next event wherever it is (for operations that
     /// complete synchronously, such as reading the clock).
     pub(crate) fn take_any(&mut self, op: u32) -> Option<EventKind> {
-        let i = self.ops.get_mut(&op)?.pending.pop_front()?;
-        let kind = self.events[i].kind.clone();
-        self.consume(i);
-        Some(kind)
+        let i = self.head(op)?;
+        Some(self.consume(op, i))
     }
 
-    fn consume(&mut self, i: usize) {
-        self.consumed[i] = true;
-        while self.cursor < self.events.len() && self.consumed[self.cursor] {
+    fn consume(&mut self, op: u32, i: usize) -> EventKind {
+        self.heads.insert(op, self.next_of_op[i]);
+        let kind = self.events[i].take().expect("an unconsumed event");
+        while self.cursor < self.events.len() && self.events[self.cursor].is_none() {
             self.cursor += 1;
         }
+        kind
     }
 }
 
@@ -278,8 +271,72 @@ mod tests {
     }
 
     #[test]
+    fn mismatches_name_both_operations() {
+        let r = Replay::new(vec![ev(1, started(0, "charge"))]).unwrap();
+        assert!(
+            r.check(
+                0,
+                OpDescriptor {
+                    kind: OpKind::Step,
+                    name: "charge"
+                }
+            )
+            .is_ok()
+        );
+        assert!(
+            r.check(
+                5,
+                OpDescriptor {
+                    kind: OpKind::Sleep,
+                    name: ""
+                }
+            )
+            .is_ok()
+        );
+        let err = r
+            .check(
+                0,
+                OpDescriptor {
+                    kind: OpKind::Sleep,
+                    name: "",
+                },
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "operation #0 was recorded as step `charge`, but the code now requests a sleep"
+        );
+    }
+
+    #[test]
     fn orphan_events_are_rejected() {
         let err = Replay::new(vec![ev(3, completed(0))]).unwrap_err();
         assert!(err.contains("operation #0"), "{err}");
+    }
+
+    #[test]
+    fn out_of_order_takes_advance_the_cursor_past_consumed_events() {
+        let mut r = Replay::new(vec![
+            ev(1, started(0, "a")),
+            ev(
+                2,
+                EventKind::TimeRecorded {
+                    op: 1,
+                    time: Timestamp::from_millis(5),
+                },
+            ),
+            ev(3, completed(0)),
+        ])
+        .unwrap();
+        assert!(matches!(
+            r.take_any(1),
+            Some(EventKind::TimeRecorded { .. })
+        ));
+        assert!(matches!(r.take(0), Take::Event(_)));
+        assert!(matches!(
+            r.take(0),
+            Take::Event(EventKind::StepCompleted { .. })
+        ));
+        assert!(r.is_done());
     }
 }

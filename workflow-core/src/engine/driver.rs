@@ -10,7 +10,7 @@ use futures::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::Inner;
+use super::{Finished, Inner};
 use crate::context::{self, Failure, RunContext};
 use crate::error::{Error, StoreError};
 use crate::ids::RunId;
@@ -45,7 +45,9 @@ pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, cancel: Cancel
         }
         Err(e @ StoreError::Corrupt { .. }) => {
             let message = format!("{e}; the run cannot be replayed");
-            fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await;
+            let finished =
+                fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await;
+            engine.notify_finished(id, finished);
         }
         Err(e) => {
             tracing::warn!(run_id = %id, error = %e, "could not load the journal; releasing the run");
@@ -58,27 +60,31 @@ pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, cancel: Cancel
 pub(crate) async fn drive(engine: Arc<Inner>, launch: Launch, cancel: CancellationToken) {
     let span = tracing::info_span!("run", run_id = %launch.id, workflow = %launch.workflow);
     let id = launch.id;
-    if execute(&engine, launch, &cancel).instrument(span).await {
-        engine.notify_finished(id);
+    if let Some(finished) = execute(&engine, launch, &cancel).instrument(span).await {
+        engine.notify_finished(id, Some(finished));
     }
 }
 
 /// Records a run as failed without executing it.
-async fn fail_run(engine: &Inner, id: RunId, next_seq: u64, error: ErrorRecord) -> bool {
+async fn fail_run(
+    engine: &Inner,
+    id: RunId,
+    next_seq: u64,
+    error: ErrorRecord,
+) -> Option<Finished> {
     tracing::error!(run_id = %id, error = %error.message, "run failed");
-    let events = [NewEvent::now(EventKind::RunFailed { error })];
+    let events = [NewEvent::now(EventKind::RunFailed {
+        error: error.clone(),
+    })];
     match engine
         .store
         .append(id, &engine.worker, next_seq, &events)
         .await
     {
-        Ok(()) => {
-            engine.notify_finished(id);
-            true
-        }
+        Ok(()) => Some(Finished::Failed(error)),
         Err(e) => {
             tracing::warn!(run_id = %id, error = %e, "could not record the failure");
-            false
+            None
         }
     }
 }
@@ -131,9 +137,12 @@ async fn flush(engine: &Inner, ctx: &RunContext) -> Result<(), (u64, StoreError)
     Ok(())
 }
 
-/// Executes the run; returns whether it ended (completed, failed or
-/// cancelled) here.
-async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken) -> bool {
+/// Executes the run; returns how it ended, if it ended here.
+async fn execute(
+    engine: &Arc<Inner>,
+    launch: Launch,
+    cancel: &CancellationToken,
+) -> Option<Finished> {
     let id = launch.id;
     let Some(registration) = engine.registration(&launch.workflow) else {
         let error = Error::UnknownWorkflow {
@@ -188,31 +197,35 @@ async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken
         }
         if let Poll::Ready(result) = polled {
             drop(body);
-            let kind = match result {
-                Ok(_) if ctx.is_replaying() => {
-                    let message = format!(
-                        "non-deterministic workflow: it returned, but the journal records more \
-                         operations, starting with {}",
-                        ctx.describe_replay_position()
-                    );
-                    return fail(engine, &ctx, Failure::Nondeterminism(message)).await;
+            if result.is_ok() && ctx.is_replaying() {
+                let message = format!(
+                    "non-deterministic workflow: it returned, but the journal records more \
+                     operations, starting with {}",
+                    ctx.describe_replay_position()
+                );
+                return fail(engine, &ctx, Failure::Nondeterminism(message)).await;
+            }
+            let (kind, finished) = match result {
+                Ok(output) => (
+                    EventKind::RunCompleted {
+                        output: output.clone(),
+                    },
+                    Finished::Completed(output),
+                ),
+                Err(error) => {
+                    let error = error.to_record();
+                    tracing::info!(error = %error, "run failed");
+                    (
+                        EventKind::RunFailed {
+                            error: error.clone(),
+                        },
+                        Finished::Failed(error),
+                    )
                 }
-                Ok(output) => EventKind::RunCompleted { output },
-                Err(error) => EventKind::RunFailed {
-                    error: error.to_record(),
-                },
             };
-            let completed = matches!(kind, EventKind::RunCompleted { .. });
             ctx.enqueue(kind);
             return match flush(engine, &ctx).await {
-                Ok(()) => {
-                    if completed {
-                        tracing::debug!("run completed");
-                    } else {
-                        tracing::info!("run failed");
-                    }
-                    true
-                }
+                Ok(()) => Some(finished),
                 Err((first, e)) => store_trouble(engine, id, first, e).await,
             };
         }
@@ -246,7 +259,7 @@ async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken
                 tracing::info!("run cancelled");
                 ctx.enqueue(EventKind::RunCancelled);
                 return match flush(engine, &ctx).await {
-                    Ok(()) => true,
+                    Ok(()) => Some(Finished::Cancelled),
                     Err((first, e)) => store_trouble(engine, id, first, e).await,
                 };
             }
@@ -256,7 +269,7 @@ async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken
                 if flush(engine, &ctx).await.is_ok() {
                     let _ = engine.store.release(id, &engine.worker, None).await;
                 }
-                return false;
+                return None;
             }
             () = signal.wait() => {}
         }
@@ -264,21 +277,22 @@ async fn execute(engine: &Arc<Inner>, launch: Launch, cancel: &CancellationToken
 }
 
 /// Ends the run with a failure the engine detected.
-async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> bool {
+async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> Option<Finished> {
     let (Failure::Nondeterminism(message) | Failure::Journal(message) | Failure::Invalid(message)) =
         failure;
     tracing::error!(error = %message, "run failed");
+    let error = ErrorRecord::fatal(message);
     ctx.enqueue(EventKind::RunFailed {
-        error: ErrorRecord::fatal(message),
+        error: error.clone(),
     });
     match flush(engine, ctx).await {
-        Ok(()) => true,
+        Ok(()) => Some(Finished::Failed(error)),
         Err((first, e)) => store_trouble(engine, ctx.run_id, first, e).await,
     }
 }
 
 /// Unloads a run that only waits for a timer.
-async fn suspend(engine: &Arc<Inner>, id: RunId, wake_at: Timestamp) -> bool {
+async fn suspend(engine: &Arc<Inner>, id: RunId, wake_at: Timestamp) -> Option<Finished> {
     tracing::debug!(%wake_at, "run sleeps; unloading it");
     match engine
         .store
@@ -288,11 +302,16 @@ async fn suspend(engine: &Arc<Inner>, id: RunId, wake_at: Timestamp) -> bool {
         Ok(()) => engine.wake_scheduler.notify_one(),
         Err(e) => tracing::warn!(error = %e, "could not release the sleeping run"),
     }
-    false
+    None
 }
 
 /// Reacts to a store error while appending at `first`.
-async fn store_trouble(engine: &Arc<Inner>, id: RunId, first: u64, error: StoreError) -> bool {
+async fn store_trouble(
+    engine: &Arc<Inner>,
+    id: RunId,
+    first: u64,
+    error: StoreError,
+) -> Option<Finished> {
     match error {
         StoreError::CancelRequested(_) => {
             tracing::info!("run cancelled");
@@ -302,16 +321,16 @@ async fn store_trouble(engine: &Arc<Inner>, id: RunId, first: u64, error: StoreE
                 .append(id, &engine.worker, first, &events)
                 .await
             {
-                Ok(()) => true,
+                Ok(()) => Some(Finished::Cancelled),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not record the cancellation");
-                    false
+                    None
                 }
             }
         }
         StoreError::LeaseLost(_) | StoreError::Conflict { .. } | StoreError::Finished { .. } => {
             tracing::warn!(%error, "another worker took over the run; letting it go");
-            false
+            None
         }
         error => {
             tracing::warn!(%error, "store error; the run will be retried");
@@ -320,7 +339,7 @@ async fn store_trouble(engine: &Arc<Inner>, id: RunId, first: u64, error: StoreE
                 .store
                 .release(id, &engine.worker, Some(retry_at))
                 .await;
-            false
+            None
         }
     }
 }

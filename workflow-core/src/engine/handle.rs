@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use super::Engine;
+use super::{Engine, Finished};
 use crate::error::{Error, Result};
 use crate::ids::RunId;
-use crate::journal::{Event, RunRecord, RunStatus};
+use crate::journal::{ErrorRecord, Event, RunRecord, RunStatus};
 use crate::store::CancelOutcome;
 
 /// A handle to one run, typed with its workflow's output.
@@ -105,40 +105,55 @@ impl<O: DeserializeOwned> RunHandle<O> {
         let inner = self.engine.inner();
         loop {
             let finished = inner.watch(self.id);
-            let record = self.engine.run(self.id).await?;
-            match record.status {
-                RunStatus::Completed => {
-                    let output = record.output.ok_or_else(|| {
-                        Error::Store(crate::StoreError::Corrupt {
-                            run_id: self.id,
-                            what: "run output".into(),
-                            reason: "a completed run has no output".into(),
-                        })
-                    })?;
-                    return serde_json::from_str(output.get()).map_err(|source| {
-                        Error::Serialization {
-                            action: "decode the result",
-                            run_id: self.id,
-                            source,
-                        }
-                    });
-                }
-                RunStatus::Failed => {
-                    let error = record
-                        .error
-                        .unwrap_or_else(|| crate::ErrorRecord::new("unknown error"));
-                    return Err(Error::RunFailed {
-                        run_id: self.id,
-                        error,
-                    });
-                }
-                RunStatus::Cancelled => return Err(Error::RunCancelled(self.id)),
-                _ => {
-                    // Finished locally: notified at once. Finished by another
-                    // process: seen at the next poll.
-                    let _ = tokio::time::timeout(inner.config.poll_interval, finished).await;
+            // A run this engine executes reports its end directly; anything
+            // else is read from the store (and polled, for runs that other
+            // processes execute).
+            if !inner.is_live(self.id) {
+                let record = self.engine.run(self.id).await?;
+                let outcome = match record.status {
+                    RunStatus::Completed => {
+                        Some(Finished::Completed(record.output.ok_or_else(|| {
+                            Error::Store(crate::StoreError::Corrupt {
+                                run_id: self.id,
+                                what: "run output".into(),
+                                reason: "a completed run has no output".into(),
+                            })
+                        })?))
+                    }
+                    RunStatus::Failed => Some(Finished::Failed(
+                        record
+                            .error
+                            .unwrap_or_else(|| ErrorRecord::new("unknown error")),
+                    )),
+                    RunStatus::Cancelled => Some(Finished::Cancelled),
+                    _ => None,
+                };
+                if let Some(outcome) = outcome {
+                    return self.decode(outcome);
                 }
             }
+            if let Ok(Ok(Some(outcome))) =
+                tokio::time::timeout(inner.config.poll_interval, finished).await
+            {
+                return self.decode(outcome);
+            }
+        }
+    }
+
+    fn decode(&self, outcome: Finished) -> Result<O> {
+        match outcome {
+            Finished::Completed(output) => {
+                serde_json::from_str(output.get()).map_err(|source| Error::Serialization {
+                    action: "decode the result",
+                    run_id: self.id,
+                    source,
+                })
+            }
+            Finished::Failed(error) => Err(Error::RunFailed {
+                run_id: self.id,
+                error,
+            }),
+            Finished::Cancelled => Err(Error::RunCancelled(self.id)),
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::ids::{RunId, WorkerId};
-use crate::journal::{Event, Json, RunRecord, to_json};
+use crate::journal::{ErrorRecord, Event, Json, RunRecord, to_json};
 use crate::registry::{Registration, Registry, Workflow};
 use crate::store::{CancelOutcome, Created, Lease, NewRun, Store};
 use crate::time::Timestamp;
@@ -24,6 +24,14 @@ mod scheduler;
 
 pub use builder::EngineBuilder;
 pub use handle::RunHandle;
+
+/// How a run ended, as the worker that ended it knows.
+#[derive(Debug, Clone)]
+pub(crate) enum Finished {
+    Completed(Json),
+    Failed(ErrorRecord),
+    Cancelled,
+}
 
 /// Settings of an engine.
 #[derive(Debug, Clone)]
@@ -106,7 +114,7 @@ pub(crate) struct Inner {
     registry: RwLock<Registry>,
     permits: Arc<Semaphore>,
     live: Mutex<HashMap<RunId, CancellationToken>>,
-    waiters: Mutex<HashMap<RunId, Vec<oneshot::Sender<()>>>>,
+    waiters: Mutex<HashMap<RunId, Vec<oneshot::Sender<Option<Finished>>>>>,
     pub(crate) wake_scheduler: Notify,
     pub(crate) shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -175,15 +183,16 @@ impl Inner {
         self.permits.available_permits()
     }
 
-    pub(crate) fn notify_finished(&self, id: RunId) {
+    /// Tells the run's waiters that it ended, with the outcome when known.
+    pub(crate) fn notify_finished(&self, id: RunId, outcome: Option<Finished>) {
         if let Some(waiters) = lock(&self.waiters).remove(&id) {
             for w in waiters {
-                let _ = w.send(());
+                let _ = w.send(outcome.clone());
             }
         }
     }
 
-    pub(crate) fn watch(&self, id: RunId) -> oneshot::Receiver<()> {
+    pub(crate) fn watch(&self, id: RunId) -> oneshot::Receiver<Option<Finished>> {
         let (tx, rx) = oneshot::channel();
         let mut waiters = lock(&self.waiters);
         let list = waiters.entry(id).or_default();
@@ -443,7 +452,7 @@ impl Engine {
             other => {
                 let outcome = other?;
                 if outcome == CancelOutcome::Cancelled {
-                    self.inner.notify_finished(id);
+                    self.inner.notify_finished(id, Some(Finished::Cancelled));
                 }
                 Ok(outcome)
             }

@@ -206,13 +206,13 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     }
     let mut finishes = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
-        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let savepoint = run_cached(conn, "SAVEPOINT job");
         let (ok, finish) = job(Some(conn));
         if savepoint.is_ok() {
             if !ok {
-                let _ = conn.execute_batch("ROLLBACK TO job");
+                let _ = run_cached(conn, "ROLLBACK TO job");
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = run_cached(conn, "RELEASE job");
         }
         finishes.push(finish);
     }
@@ -223,6 +223,10 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     for finish in finishes {
         finish(commit.clone());
     }
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -323,26 +327,77 @@ fn insert_event(
     Ok(())
 }
 
-/// Appends events after the run row has been checked and updated.
+/// An event encoded for insertion, prepared on the caller's thread so that
+/// the writer thread only writes.
+struct Encoded {
+    at: i64,
+    kind: &'static str,
+    data: String,
+}
+
+/// A batch of events ready to append: the encoded rows and their projection.
+struct Batch {
+    rows: Vec<Encoded>,
+    projection: Projection,
+    error: Option<String>,
+}
+
+impl Batch {
+    fn encode(events: &[NewEvent]) -> Result<Self, StoreError> {
+        let rows = events
+            .iter()
+            .map(|e| {
+                Ok(Encoded {
+                    at: e.at.as_millis(),
+                    kind: e.kind.name(),
+                    data: serde_json::to_string(&e.kind)
+                        .map_err(|e| StoreError::backend("could not encode a journal event", e))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let projection = Projection::of(events);
+        let error = projection
+            .error
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::backend("could not encode a run error", e))?;
+        Ok(Self {
+            rows,
+            projection,
+            error,
+        })
+    }
+}
+
+/// Appends events after the run row has been checked.
 fn append_events(
     conn: &Connection,
     run_id: RunId,
     first_seq: u64,
-    events: &[NewEvent],
+    batch: &Batch,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let id = run_id.to_string();
-    for (i, event) in events.iter().enumerate() {
-        insert_event(conn, &id, first_seq + i as u64, event.at, &event.kind)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO wf_events (run_id, seq, at, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(backend)?;
+    for (i, row) in batch.rows.iter().enumerate() {
+        insert
+            .execute(params![
+                id,
+                (first_seq + i as u64) as i64,
+                row.at,
+                row.kind,
+                row.data
+            ])
+            .map_err(backend)?;
     }
-    let projection = Projection::of(events);
+    let projection = &batch.projection;
     let terminal = projection.is_terminal();
-    let error = projection
-        .error
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::backend("could not encode a run error", e))?;
+    let error = batch.error.as_deref();
     conn.prepare_cached(
         "UPDATE wf_runs SET next_seq = next_seq + ?2, status = COALESCE(?3, status), \
          output = COALESCE(?4, output), error = COALESCE(?5, error), updated_at = ?6, \
@@ -355,7 +410,7 @@ fn append_events(
     .map_err(backend)?
     .execute(params![
         id,
-        events.len() as i64,
+        batch.rows.len() as i64,
         projection.status.map(RunStatus::as_str),
         projection.output.as_ref().map(|o| o.get()),
         error,
@@ -366,17 +421,54 @@ fn append_events(
     Ok(())
 }
 
-fn check_owner(record: &RunRecord, worker: &WorkerId) -> Result<(), StoreError> {
-    if record.status.is_terminal() {
-        return Err(StoreError::Finished {
-            run_id: record.id,
-            status: record.status,
-        });
+/// The fields of a run that writes check.
+struct RunState {
+    status: RunStatus,
+    owner: Option<String>,
+    next_seq: u64,
+    cancel_requested: bool,
+}
+
+impl RunState {
+    fn check_owner(&self, run_id: RunId, worker: &WorkerId) -> Result<(), StoreError> {
+        if self.status.is_terminal() {
+            return Err(StoreError::Finished {
+                run_id,
+                status: self.status,
+            });
+        }
+        if self.owner.as_deref() != Some(worker.as_str()) {
+            return Err(StoreError::LeaseLost(run_id));
+        }
+        Ok(())
     }
-    if record.owner.as_ref() != Some(worker) {
-        return Err(StoreError::LeaseLost(record.id));
-    }
-    Ok(())
+}
+
+fn select_state(conn: &Connection, run_id: RunId) -> Result<RunState, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT status, owner, next_seq, cancel_requested FROM wf_runs WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .query_row(params![run_id.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()
+        .map_err(backend)?;
+    let (status, owner, next_seq, cancel) = row.ok_or(StoreError::NotFound(run_id))?;
+    Ok(RunState {
+        status: status
+            .parse()
+            .map_err(|e| corrupt(run_id, "run status", e))?,
+        owner,
+        next_seq: next_seq as u64,
+        cancel_requested: cancel != 0,
+    })
 }
 
 impl SqliteStore {
@@ -504,23 +596,24 @@ impl Store for SqliteStore {
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
         let worker = worker.clone();
-        let events = events.to_vec();
+        let cancelling = cancels(events);
+        let batch = Batch::encode(events)?;
         self.call(move |conn| {
             // Check ownership and position with the row in hand; SQLite
             // serialises writers, so nothing changes between check and write.
-            let record = select_run(conn, run_id)?.ok_or(StoreError::NotFound(run_id))?;
-            check_owner(&record, &worker)?;
-            if record.next_seq != expected_seq {
+            let state = select_state(conn, run_id)?;
+            state.check_owner(run_id, &worker)?;
+            if state.next_seq != expected_seq {
                 return Err(StoreError::Conflict {
                     run_id,
                     expected: expected_seq,
-                    actual: record.next_seq,
+                    actual: state.next_seq,
                 });
             }
-            if record.cancel_requested && !cancels(&events) {
+            if state.cancel_requested && !cancelling {
                 return Err(StoreError::CancelRequested(run_id));
             }
-            append_events(conn, run_id, expected_seq, &events, Timestamp::now())
+            append_events(conn, run_id, expected_seq, &batch, Timestamp::now())
         })
         .await
     }
@@ -686,8 +779,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let worker = worker.clone();
         self.call(move |conn| {
-            let record = select_run(conn, run_id)?.ok_or(StoreError::NotFound(run_id))?;
-            check_owner(&record, &worker)?;
+            select_state(conn, run_id)?.check_owner(run_id, &worker)?;
             let now = Timestamp::now();
             let (status, due) = match wake_at {
                 Some(t) => (RunStatus::Sleeping, t),
@@ -727,11 +819,11 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 return Ok(CancelOutcome::Requested);
             }
-            let events = [NewEvent {
+            let batch = Batch::encode(&[NewEvent {
                 at: now,
                 kind: EventKind::RunCancelled,
-            }];
-            append_events(conn, run_id, record.next_seq, &events, now)?;
+            }])?;
+            append_events(conn, run_id, record.next_seq, &batch, now)?;
             Ok(CancelOutcome::Cancelled)
         })
         .await
