@@ -245,6 +245,17 @@ impl Subscriber {
         }
     }
 
+    /// Sends a client event (`client-...`) on a private or presence channel.
+    pub async fn client_event(&mut self, channel: &str, event: &str, data: Value) {
+        self.send(json!({ "event": event, "channel": channel, "data": data }))
+            .await;
+    }
+
+    /// Closes the connection.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+
     /// Waits until the server closes the connection; true if it did within `timeout`.
     pub async fn closed_within(&mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
