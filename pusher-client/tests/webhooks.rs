@@ -71,13 +71,13 @@ async fn webhook_listener() -> (u16, mpsc::UnboundedReceiver<(HeaderMap, Vec<u8>
                     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
                     let mut headers = HeaderMap::new();
                     for line in head.lines().skip(1) {
-                        if let Some((k, v)) = line.split_once(':') {
-                            if let (Ok(k), Ok(v)) = (
+                        if let Some((k, v)) = line.split_once(':')
+                            && let (Ok(k), Ok(v)) = (
                                 HeaderName::from_bytes(k.trim().as_bytes()),
                                 HeaderValue::from_str(v.trim()),
-                            ) {
-                                headers.append(k, v);
-                            }
+                            )
+                        {
+                            headers.append(k, v);
                         }
                     }
                     let len: usize = headers
@@ -245,7 +245,10 @@ async fn webhooks_from_sockudo_verify_and_parse() {
             );
             // Pusher adds the sender's user_id on presence channels; Sockudo 5.2
             // leaves it out. Either way it must not be anything else.
-            assert!(matches!(user_id.as_deref(), None | Some("ada")), "{user_id:?}");
+            assert!(
+                matches!(user_id.as_deref(), None | Some("ada")),
+                "{user_id:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
