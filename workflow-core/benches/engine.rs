@@ -55,6 +55,12 @@ fn scale(n: usize) -> usize {
     ((n as f64 * factor) as usize).max(1)
 }
 
+/// Whether to run a scenario: all of them unless `BENCH_ONLY` names some
+/// (comma-separated: `sleeping`, `sequential`, `concurrent`, `resume`).
+fn enabled(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|o| o.trim() == name))
+}
+
 fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -192,43 +198,52 @@ async fn main() {
 
     // Memory first: VmHWM only grows, so later scenarios must not inflate it.
     let n_sleep = scale(100_000);
-    let (before, peak, took) = sleeping_runs(sqlite_store(&dir, "sleep.db").await, n_sleep).await;
-    println!(
-        "sleeping runs (SQLite): {n_sleep} runs unloaded in {:.1} s; RSS before {:.1} MB, peak {:.1} MB (target <= 50 MB)",
-        took.as_secs_f64(),
-        before as f64 / 1024.0,
-        peak as f64 / 1024.0
-    );
+    if enabled("sleeping") {
+        let (before, peak, took) =
+            sleeping_runs(sqlite_store(&dir, "sleep.db").await, n_sleep).await;
+        println!(
+            "sleeping runs (SQLite): {n_sleep} runs unloaded in {:.1} s; RSS before {:.1} MB, peak {:.1} MB (target <= 50 MB)",
+            took.as_secs_f64(),
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
 
     let n_seq = scale(1_000);
-    let seq_mem = sequential(Arc::new(MemoryStore::new()), n_seq).await;
-    let seq_sqlite = sequential(sqlite_store(&dir, "seq.db").await, n_seq).await;
-    println!(
-        "sequential start+await, N={n_seq}: SQLite {:.3} ms/workflow (target <= 0.5), memory {:.3} ms/workflow; SQLite/memory = {:.2}x",
-        seq_sqlite.as_secs_f64() * 1e3,
-        seq_mem.as_secs_f64() * 1e3,
-        seq_sqlite.as_secs_f64() / seq_mem.as_secs_f64()
-    );
+    if enabled("sequential") {
+        let seq_mem = sequential(Arc::new(MemoryStore::new()), n_seq).await;
+        let seq_sqlite = sequential(sqlite_store(&dir, "seq.db").await, n_seq).await;
+        println!(
+            "sequential start+await, N={n_seq}: SQLite {:.3} ms/workflow (target <= 0.5), memory {:.3} ms/workflow; SQLite/memory = {:.2}x",
+            seq_sqlite.as_secs_f64() * 1e3,
+            seq_mem.as_secs_f64() * 1e3,
+            seq_sqlite.as_secs_f64() / seq_mem.as_secs_f64()
+        );
+    }
 
     let n_conc = scale(10_000);
-    let conc_mem = concurrent(Arc::new(MemoryStore::new()), n_conc).await;
-    let conc_sqlite = concurrent(sqlite_store(&dir, "conc.db").await, n_conc).await;
-    println!(
-        "concurrent throughput, N={n_conc}: SQLite {conc_sqlite:.0} workflows/s (target >= 5000), memory {conc_mem:.0} workflows/s; SQLite/memory = {:.2}",
-        conc_sqlite / conc_mem
-    );
+    if enabled("concurrent") {
+        let conc_mem = concurrent(Arc::new(MemoryStore::new()), n_conc).await;
+        let conc_sqlite = concurrent(sqlite_store(&dir, "conc.db").await, n_conc).await;
+        println!(
+            "concurrent throughput, N={n_conc}: SQLite {conc_sqlite:.0} workflows/s (target >= 5000), memory {conc_mem:.0} workflows/s; SQLite/memory = {:.2}",
+            conc_sqlite / conc_mem
+        );
+    }
 
     let steps = scale(10_000) as u32;
-    let (len, load, resumed) = resume(sqlite_store(&dir, "resume.db").await, steps).await;
-    println!(
-        "resume a run with {steps} completed steps ({len} journal events), SQLite: load {:.1} ms, wake-up to replayed {} ms (target <= 20)",
-        load.as_secs_f64() * 1e3,
-        resumed.as_millis()
-    );
-    let (_, load_m, resumed_m) = resume(Arc::new(MemoryStore::new()), steps).await;
-    println!(
-        "resume a run with {steps} completed steps, memory: load {:.1} ms, wake-up to replayed {} ms",
-        load_m.as_secs_f64() * 1e3,
-        resumed_m.as_millis()
-    );
+    if enabled("resume") {
+        let (len, load, resumed) = resume(sqlite_store(&dir, "resume.db").await, steps).await;
+        println!(
+            "resume a run with {steps} completed steps ({len} journal events), SQLite: load {:.1} ms, wake-up to replayed {} ms (target <= 20)",
+            load.as_secs_f64() * 1e3,
+            resumed.as_millis()
+        );
+        let (_, load_m, resumed_m) = resume(Arc::new(MemoryStore::new()), steps).await;
+        println!(
+            "resume a run with {steps} completed steps, memory: load {:.1} ms, wake-up to replayed {} ms",
+            load_m.as_secs_f64() * 1e3,
+            resumed_m.as_millis()
+        );
+    }
 }

@@ -29,8 +29,13 @@ pub(crate) struct Launch {
     pub(crate) next_seq: u64,
 }
 
-/// Loads a claimed run's journal and executes it.
-pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, cancel: CancellationToken) {
+/// Loads a claimed run's journal and executes it; returns how it ended, if
+/// it ended here.
+pub(crate) async fn resume(
+    engine: Arc<Inner>,
+    record: RunRecord,
+    cancel: CancellationToken,
+) -> Option<Finished> {
     let id = record.id;
     match engine.store.load_events(id).await {
         Ok(events) => {
@@ -41,28 +46,29 @@ pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, cancel: Cancel
                 next_seq: record.next_seq,
                 events,
             };
-            drive(engine, launch, cancel).await;
+            drive(engine, launch, cancel).await
         }
         Err(e @ StoreError::Corrupt { .. }) => {
             let message = format!("{e}; the run cannot be replayed");
-            let finished =
-                fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await;
-            engine.notify_finished(id, finished);
+            fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await
         }
         Err(e) => {
             tracing::warn!(run_id = %id, error = %e, "could not load the journal; releasing the run");
             let _ = engine.store.release(id, &engine.worker, None).await;
+            None
         }
     }
 }
 
-/// Executes a run until it ends, is unloaded, or this worker lets it go.
-pub(crate) async fn drive(engine: Arc<Inner>, launch: Launch, cancel: CancellationToken) {
+/// Executes a run until it ends, is unloaded, or this worker lets it go;
+/// returns how it ended, if it ended here.
+pub(crate) async fn drive(
+    engine: Arc<Inner>,
+    launch: Launch,
+    cancel: CancellationToken,
+) -> Option<Finished> {
     let span = tracing::info_span!("run", run_id = %launch.id, workflow = %launch.workflow);
-    let id = launch.id;
-    if let Some(finished) = execute(&engine, launch, &cancel).instrument(span).await {
-        engine.notify_finished(id, Some(finished));
-    }
+    execute(&engine, launch, &cancel).instrument(span).await
 }
 
 /// Records a run as failed without executing it.

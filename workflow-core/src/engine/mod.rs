@@ -149,30 +149,42 @@ impl Inner {
 
     /// Spawns a task that executes a claimed run while holding `permit`.
     pub(crate) fn launch(self: &Arc<Self>, launch: driver::Launch, permit: OwnedSemaphorePermit) {
-        let cancel = CancellationToken::new();
-        lock(&self.live).insert(launch.id, cancel.clone());
+        let id = launch.id;
+        let cancel = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let id = launch.id;
-            driver::drive(inner.clone(), launch, cancel).await;
-            lock(&inner.live).remove(&id);
-            drop(permit);
-            inner.wake_scheduler.notify_one();
+            let finished = driver::drive(inner.clone(), launch, cancel).await;
+            inner.untrack(id, finished, permit);
         });
     }
 
     /// Spawns a task that loads a claimed run's journal and executes it.
     pub(crate) fn resume(self: &Arc<Self>, record: RunRecord, permit: OwnedSemaphorePermit) {
-        let cancel = CancellationToken::new();
-        lock(&self.live).insert(record.id, cancel.clone());
+        let id = record.id;
+        let cancel = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let id = record.id;
-            driver::resume(inner.clone(), record, cancel).await;
-            lock(&inner.live).remove(&id);
-            drop(permit);
-            inner.wake_scheduler.notify_one();
+            let finished = driver::resume(inner.clone(), record, cancel).await;
+            inner.untrack(id, finished, permit);
         });
+    }
+
+    fn track(&self, id: RunId) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        lock(&self.live).insert(id, cancel.clone());
+        cancel
+    }
+
+    /// Forgets a run that stopped executing here, then tells its waiters how
+    /// it ended (in this order, so that a waiter that finds the run no longer
+    /// live can rely on the store).
+    fn untrack(&self, id: RunId, finished: Option<Finished>, permit: OwnedSemaphorePermit) {
+        lock(&self.live).remove(&id);
+        drop(permit);
+        if let Some(finished) = finished {
+            self.notify_finished(id, Some(finished));
+        }
+        self.wake_scheduler.notify_one();
     }
 
     pub(crate) fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
