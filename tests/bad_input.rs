@@ -289,3 +289,54 @@ async fn opening_a_store_in_a_missing_directory_is_a_typed_error() {
     assert!(err.to_string().contains("unknown store URL"), "{err}");
     let _ = engine_on(MemoryStore::new()).await;
 }
+
+#[step(max_retries = 2, initial_backoff = "10ms")]
+async fn panics_once(key: String) -> Result<u32, StepError> {
+    let n = bump(&key);
+    if n == 1 {
+        panic!("index out of bounds");
+    }
+    Ok(n)
+}
+
+#[workflow]
+async fn panicky(key: String, workflow_panics: bool) -> Result<u32, StepError> {
+    let n = panics_once(key).await?;
+    if workflow_panics {
+        panic!("workflow bug");
+    }
+    Ok(n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_fail_an_attempt_or_a_run_never_the_engine() {
+    let engine = engine_on(MemoryStore::new()).await;
+    let step_panics = engine
+        .start(panicky, ("bad/panic-step".into(), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        step_panics.result().await.unwrap(),
+        2,
+        "retried after the panic"
+    );
+    let journal = step_panics.journal().await.unwrap();
+    assert!(journal.iter().any(|e| matches!(&e.kind,
+        workflow_core::EventKind::StepRetrying { error, .. }
+            if error.message == "the step panicked: index out of bounds")));
+
+    let workflow_panics = engine
+        .start(panicky, ("bad/panic-wf".into(), true))
+        .await
+        .unwrap();
+    let err = workflow_panics.result().await.unwrap_err().to_string();
+    assert!(err.contains("the workflow panicked: workflow bug"), "{err}");
+
+    // The engine goes on serving.
+    let after = engine
+        .start(counter, ("bad/after-panic".into(), 1))
+        .await
+        .unwrap();
+    assert_eq!(after.result().await.unwrap(), 3);
+    engine.shutdown().await;
+}

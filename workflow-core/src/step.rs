@@ -1,10 +1,13 @@
 //! Steps: journaled, retried units of work, and the metadata a step can read
 //! about its own execution.
 
+use std::any::Any;
 use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -212,6 +215,15 @@ impl Drop for Running<'_> {
     }
 }
 
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 fn decode<T: DeserializeOwned>(json: &Json) -> Result<T, serde_json::Error> {
     serde_json::from_str(json.get())
 }
@@ -355,10 +367,19 @@ where
         let result = {
             let _running = Running::new(&ctx);
             let span = tracing::info_span!("attempt", attempt);
-            CURRENT_STEP
-                .scope(meta, context::scope(None, body(this_args)))
+            let attempt = CURRENT_STEP.scope(meta, context::scope(None, body(this_args)));
+            // A panicking step is a failed attempt, not a dead worker.
+            match AssertUnwindSafe(attempt)
+                .catch_unwind()
                 .instrument(span)
                 .await
+            {
+                Ok(result) => result,
+                Err(panic) => Err(StepError::msg(format!(
+                    "the step panicked: {}",
+                    panic_message(&*panic)
+                ))),
+            }
         };
 
         let error = match result.and_then(|value| {

@@ -2,6 +2,7 @@
 //! unloading it while it only waits, and recording how it ended.
 
 use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -16,6 +17,7 @@ use crate::error::{Error, StoreError};
 use crate::ids::RunId;
 use crate::journal::{ErrorRecord, Event, EventKind, Json, NewEvent, RunRecord};
 use crate::replay::Replay;
+use crate::step::panic_message;
 use crate::time::Timestamp;
 
 /// A claimed run, ready to execute.
@@ -196,7 +198,16 @@ async fn execute(
 
     loop {
         signal.woken.store(false, Ordering::SeqCst);
-        let polled = body.as_mut().poll(&mut Context::from_waker(&waker));
+        let polled = match catch_unwind(AssertUnwindSafe(|| {
+            body.as_mut().poll(&mut Context::from_waker(&waker))
+        })) {
+            Ok(polled) => polled,
+            Err(panic) => {
+                drop(body);
+                let message = format!("the workflow panicked: {}", panic_message(&*panic));
+                return fail(engine, &ctx, Failure::Invalid(message)).await;
+            }
+        };
         if let Some(failure) = ctx.take_fatal() {
             drop(body);
             return fail(engine, &ctx, failure).await;
@@ -252,11 +263,11 @@ async fn execute(
             );
             return fail(engine, &ctx, Failure::Nondeterminism(message)).await;
         }
-        if let Some(wake_at) = ctx.only_waiting_until() {
-            if Timestamp::now().until(wake_at) >= engine.config.suspend_after {
-                drop(body);
-                return suspend(engine, id, wake_at).await;
-            }
+        if let Some(wake_at) = ctx.only_waiting_until()
+            && Timestamp::now().until(wake_at) >= engine.config.suspend_after
+        {
+            drop(body);
+            return suspend(engine, id, wake_at).await;
         }
         tokio::select! {
             biased;
