@@ -1,8 +1,8 @@
 //! Attribute macros `#[workflow]` and `#[step]`.
 //!
 //! Use them through `workflow_core`, which re-exports them and documents
-//! them. The work happens on `proc_macro2` token streams in [`parse`] (options
-//! and signature, into a typed model) and [`expand`] (code generation, which
+//! them. The work happens on `proc_macro2` token streams in `parse` (options
+//! and signature, into a typed model) and `expand` (code generation, which
 //! cannot fail), so both can be unit-tested.
 
 mod expand;
