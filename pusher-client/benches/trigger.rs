@@ -57,7 +57,13 @@ fn bench_signing() {
     );
 }
 
-async fn bench_triggers(client: &Client, sequential: usize, concurrent: usize, in_flight: usize) {
+async fn bench_triggers(
+    client: &Client,
+    tag: &str,
+    sequential: usize,
+    concurrent: usize,
+    in_flight: usize,
+) {
     let event = Event::new(
         ["bench-channel"],
         "progress",
@@ -74,7 +80,7 @@ async fn bench_triggers(client: &Client, sequential: usize, concurrent: usize, i
     }
     let rate = sequential as f64 / start.elapsed().as_secs_f64();
     println!(
-        "RESULT rust_sequential_per_sec {rate:.0} triggers/s  ({sequential} triggers, one at a time)"
+        "RESULT rust{tag}_sequential_per_sec {rate:.0} triggers/s  ({sequential} triggers, one at a time)"
     );
 
     let start = Instant::now();
@@ -90,7 +96,7 @@ async fn bench_triggers(client: &Client, sequential: usize, concurrent: usize, i
     let rate = concurrent as f64 / start.elapsed().as_secs_f64();
     assert_eq!(failures, 0, "some concurrent triggers failed");
     println!(
-        "RESULT rust_concurrent_per_sec {rate:.0} triggers/s  ({concurrent} triggers, {in_flight} in flight)"
+        "RESULT rust{tag}_concurrent_per_sec {rate:.0} triggers/s  ({concurrent} triggers, {in_flight} in flight)"
     );
 }
 
@@ -102,6 +108,7 @@ fn main() {
     if !full {
         return;
     }
+    let h2c = std::env::var("BENCH_H2C").is_ok_and(|v| !v.is_empty() && v != "0");
     let host = var("SOCKUDO_HOST", "127.0.0.1");
     let port: u16 = var("SOCKUDO_PORT", "16001").parse().expect("SOCKUDO_PORT");
     let client = Client::builder()
@@ -112,7 +119,7 @@ fn main() {
         .port(port)
         .use_tls(false)
         .timeout(Duration::from_secs(10))
-        .http2_prior_knowledge(std::env::var("BENCH_H2C").is_ok())
+        .http2_prior_knowledge(h2c)
         .build()
         .expect("client");
     let sequential: usize = var("BENCH_SEQUENTIAL", "5000").parse().unwrap();
@@ -127,5 +134,8 @@ fn main() {
     .enable_all()
     .build()
     .unwrap();
-    rt.block_on(bench_triggers(&client, sequential, concurrent, in_flight));
+    let tag = if h2c { "_h2c" } else { "" };
+    rt.block_on(bench_triggers(
+        &client, tag, sequential, concurrent, in_flight,
+    ));
 }
