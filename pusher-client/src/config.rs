@@ -239,9 +239,23 @@ impl ClientBuilder {
     }
 
     /// Speaks HTTP/2 from the first byte instead of HTTP/1.1 (`h2c` on plain
-    /// `http`). Many requests then share one connection, which raises throughput
-    /// under concurrency. Only for servers known to accept it, such as Sockudo;
-    /// over TLS, HTTP/2 is negotiated automatically when the server offers it.
+    /// `http`), so all requests share one connection. Only for servers known to
+    /// accept it; over TLS, HTTP/2 is negotiated automatically when the server
+    /// offers it.
+    ///
+    /// Recommended with Sockudo: it answers every HTTP/1.1 API request with
+    /// `Connection: close`, so over HTTP/1.1 each request opens a new TCP
+    /// connection, while over h2c one connection carries them all (about 2-4x the
+    /// throughput on a local server).
+    ///
+    /// ```
+    /// let client = pusher_client::Client::builder()
+    ///     .url("http://key:secret@127.0.0.1:6001/apps/app-id")
+    ///     .http2_prior_knowledge(true)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), pusher_client::Error>(())
+    /// ```
     pub fn http2_prior_knowledge(mut self, enabled: bool) -> Self {
         self.http2_prior_knowledge = enabled;
         self
