@@ -1,8 +1,8 @@
 //! Code generation from a validated [`Function`]. Nothing here can fail.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::Type;
 
 use crate::model::{Function, Kind};
 
@@ -20,24 +20,90 @@ fn krate(f: &Function) -> TokenStream {
     }
 }
 
-/// Compile-time checks that point at the user's types.
-fn checks(f: &Function, krate: &TokenStream) -> TokenStream {
-    let args = f.args.iter().map(|a| {
-        let ty = &a.ty;
-        quote_spanned! {ty.span()=>
-            const _: fn() = #krate::__private::assert_journaled::<#ty>;
-        }
-    });
+/// What the generated code needs from the user's types, as `where`
+/// clauses: `for<'__wf> User: Journaled` for each argument and
+/// `for<'__wf> Output: StepOutput` (or `WorkflowOutput`).
+///
+/// The binder keeps rustc from rejecting a false clause where it is written;
+/// code under the clauses type-checks by assuming them, so it adds no errors
+/// of its own. The clauses are proved by one call, built by [`proof_call`],
+/// where rustc reports each type that falls short once, under that type.
+fn bounds(f: &Function, krate: &TokenStream) -> TokenStream {
+    let args = unique_types(f)
+        .into_iter()
+        .map(|ty| quote!(for<'__wf> #ty: #krate::__private::Journaled,));
     let output = &f.output;
-    let output_check = match f.kind {
-        Kind::Step => quote_spanned! {f.output_span=>
-            const _: fn() = #krate::__private::assert_step_output::<#output>;
-        },
-        Kind::Workflow => quote_spanned! {f.output_span=>
-            const _: fn() = #krate::__private::assert_workflow_output::<#output>;
-        },
+    let output_trait = match f.kind {
+        Kind::Step => quote!(StepOutput),
+        Kind::Workflow => quote!(WorkflowOutput),
     };
-    quote! { #(#args)* #output_check }
+    quote! {
+        #(#args)*
+        for<'__wf> #output: #krate::__private::#output_trait,
+    }
+}
+
+/// The argument types, each once (two clauses on one type would make rustc
+/// point at the call rather than at the type).
+fn unique_types(f: &Function) -> Vec<&Type> {
+    let mut seen = Vec::new();
+    let mut types = Vec::new();
+    for a in &f.args {
+        let key = a.ty.to_token_stream().to_string();
+        if !seen.contains(&key) {
+            seen.push(key);
+            types.push(&a.ty);
+        }
+    }
+    types
+}
+
+/// The spans of the first and the last token of `tokens`: generated tokens
+/// spanned at these two cover exactly the user's tokens in a message.
+fn outer_spans(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut iter = tokens.to_token_stream().into_iter();
+    let first = iter.next().map_or_else(Span::call_site, |t| t.span());
+    let last = iter.last().map_or(first, |t| t.span());
+    (first, last)
+}
+
+/// `::core::marker::PhantomData::<Ty>`, spanned over the user's `Ty`.
+fn phantom(ty: &Type) -> TokenStream {
+    let (first, last) = outer_spans(ty);
+    let open = quote_spanned!(first=> ::core::marker::PhantomData::<);
+    let close = quote_spanned!(last=> >);
+    quote!(#open #ty #close)
+}
+
+/// The parameters that stand for the argument types in a function under
+/// [`bounds`]; see [`proof_call`].
+fn proof_params(f: &Function) -> TokenStream {
+    let params = unique_types(f)
+        .into_iter()
+        .map(|ty| quote!(_: ::core::marker::PhantomData<#ty>,));
+    quote!(#(#params)*)
+}
+
+/// A call of `Holder::function` (declared with [`proof_params`] and under
+/// [`bounds`]) that proves the clauses.
+///
+/// rustc blames an unmet clause on an argument whose type holds the type in
+/// question, here a `PhantomData` spanned at the user's argument type. The
+/// return type's clause matches no argument (adding one would make clauses on
+/// argument types ambiguous when the return type names them), so rustc
+/// blames the path of the function, which is spanned over the return type.
+fn proof_call(f: &Function, holder: &Ident, function: &Ident) -> TokenStream {
+    let (first, last) = outer_spans(&f.output);
+    let mut holder = holder.clone();
+    holder.set_span(first);
+    let mut function = function.clone();
+    function.set_span(last);
+    let sep = quote_spanned!(last=> ::);
+    let proofs = unique_types(f).into_iter().map(phantom);
+    // The parentheses too: the call's span must not reach into generated
+    // code, or rustc shows the attribute instead of the return type.
+    let args = quote_spanned!(last=> (#(#proofs,)*));
+    quote!(#holder #sep #function #args)
 }
 
 /// The body as an inner `async fn` with the user's own signature, so that
@@ -79,21 +145,34 @@ fn step(f: &Function) -> TokenStream {
     if let Some(j) = r.jitter {
         spec.extend(quote!(.jitter(#j)));
     }
-    let checks = checks(f, &krate);
+    let bounds = bounds(f, &krate);
+    let proof_params = proof_params(f);
+    let holder = format_ident!("__WfStep");
+    let checked = format_ident!("checked");
+    let call = proof_call(f, &holder, &checked);
     let body = body_fn(f);
     quote! {
         #(#attrs)*
         #vis fn #ident(#(#idents: #tys),*)
             -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
         {
-            #checks
             #body
             static __WF_STEP: #krate::__private::StepSpec = #spec;
-            #krate::__private::step(
-                &__WF_STEP,
-                (#(#idents,)*),
-                |(#(#idents,)*): (#(#tys,)*)| __wf_body(#(#idents),*),
-            )
+            struct #holder;
+            impl #holder {
+                fn #checked(#proof_params)
+                    -> fn(#(#tys),*) -> #krate::__private::BoxFuture<'static, #output>
+                where
+                    #bounds
+                {
+                    |#(#idents: #tys),*| #krate::__private::step(
+                        &__WF_STEP,
+                        (#(#idents,)*),
+                        |(#(#idents,)*): (#(#tys,)*)| __wf_body(#(#idents),*),
+                    )
+                }
+            }
+            #call(#(#idents),*)
         }
     }
 }
@@ -108,7 +187,11 @@ fn workflow(f: &Function) -> TokenStream {
     let idents: Vec<_> = f.args.iter().map(|a| &a.ident).collect();
     let tys: Vec<_> = f.args.iter().map(|a| &a.ty).collect();
     let name = f.name();
-    let checks = checks(f, &krate);
+    let bounds = bounds(f, &krate);
+    let proof_params = proof_params(f);
+    let holder = format_ident!("__WfWorkflow");
+    let registration = format_ident!("registration");
+    let call = proof_call(f, &holder, &registration);
     let body = body_fn(f);
     quote! {
         #(#docs)*
@@ -117,11 +200,13 @@ fn workflow(f: &Function) -> TokenStream {
         #vis struct #ident;
 
         const _: () = {
-            #checks
             #(#other_attrs)*
             #body
 
-            impl #krate::Workflow for #ident {
+            impl #krate::Workflow for #ident
+            where
+                #bounds
+            {
                 const NAME: &'static str = #name;
                 type Input = (#(#tys,)*);
                 type Output = <#output as #krate::__private::WorkflowOutput>::Ok;
@@ -141,8 +226,18 @@ fn workflow(f: &Function) -> TokenStream {
                 }
             }
 
+            struct #holder;
+            impl #holder {
+                const fn #registration(#proof_params) -> #krate::__private::Registration
+                where
+                    #bounds
+                {
+                    #krate::__private::Registration::of::<#ident>()
+                }
+            }
+
             #krate::__private::inventory::submit! {
-                #krate::__private::Registration::of::<#ident>()
+                #call
             }
         };
     }

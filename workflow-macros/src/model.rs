@@ -1,7 +1,6 @@
 //! The validated description of an annotated function that the expander
 //! works from.
 
-use proc_macro2::Span;
 use syn::{Attribute, Block, Ident, Pat, Path, Type, Visibility};
 
 /// Which attribute is being expanded.
@@ -59,7 +58,6 @@ pub(crate) struct Function {
     pub(crate) args: Vec<Arg>,
     /// The declared return type (always present after validation).
     pub(crate) output: Type,
-    pub(crate) output_span: Span,
     pub(crate) block: Block,
 }
 

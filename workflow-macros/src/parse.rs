@@ -2,7 +2,6 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, Item, ItemFn, Pat, ReturnType, Type};
 
 use crate::expand;
@@ -182,7 +181,6 @@ fn validate(
         vis: func.vis,
         ident: func.sig.ident.clone(),
         args,
-        output_span: output.span(),
         output,
         block: *func.block,
     })
