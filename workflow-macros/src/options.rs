@@ -72,7 +72,7 @@ pub(crate) fn parse(kind: Kind, args: TokenStream, errors: &mut Errors) -> Optio
             });
         if !allowed.contains(&key.as_str()) {
             let hint = if kind == Kind::Workflow && STEP_OPTIONS.contains(&key.as_str()) {
-                format!("; retry options belong on `#[step]` functions, not on the workflow")
+                "; retry options belong on `#[step]` functions, not on the workflow".to_owned()
             } else {
                 String::new()
             };
@@ -238,13 +238,13 @@ fn apply(options: &mut Options, key: &str, expr: &Expr) -> syn::Result<()> {
 /// Cross-option checks.
 pub(crate) fn validate(options: &Options, args: &TokenStream, errors: &mut Errors) {
     let r = &options.retry;
-    if let (Some(initial), Some(max)) = (r.initial_backoff_ms, r.max_backoff_ms) {
-        if initial > max {
-            errors.push(syn::Error::new_spanned(
-                args,
-                "`initial_backoff` is longer than `max_backoff`; make `max_backoff` at least as long",
-            ));
-        }
+    if let (Some(initial), Some(max)) = (r.initial_backoff_ms, r.max_backoff_ms)
+        && initial > max
+    {
+        errors.push(syn::Error::new_spanned(
+            args,
+            "`initial_backoff` is longer than `max_backoff`; make `max_backoff` at least as long",
+        ));
     }
 }
 
