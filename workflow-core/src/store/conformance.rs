@@ -1689,6 +1689,13 @@ pub async fn racing_claimers_share_runs<S: Store + ?Sized>(store: Arc<S>) {
                         return Ok::<_, String>((l.worker, got));
                     }
                     got.extend(batch.into_iter().map(|r| r.id));
+                    if got.len() > RUNS {
+                        return Err(format!(
+                            "{} claimed {} of {RUNS} runs whose leases hold",
+                            l.worker,
+                            got.len()
+                        ));
+                    }
                     tokio::task::yield_now().await;
                 }
             })
