@@ -211,8 +211,8 @@ impl Store for FlakyStore {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.inner.next_due().await
     }
-    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<RunId>, StoreError> {
-        self.inner.renew_leases(lease).await
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+        self.inner.renew_leases(lease, runs).await
     }
     async fn release(
         &self,

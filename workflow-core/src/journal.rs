@@ -90,7 +90,11 @@ pub enum EventKind {
         /// The attempt number, from 1.
         attempt: u32,
         /// The step's arguments (on the first attempt only).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
         input: Option<Json>,
     },
     /// An attempt failed and the step will be tried again at `retry_at`.
@@ -436,6 +440,11 @@ impl Projection {
     }
 }
 
+/// Reads a field that is present as `Some`, even when it is JSON `null`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
 /// Serializes a value to journal JSON.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Json, serde_json::Error> {
     serde_json::value::to_raw_value(value)
@@ -458,6 +467,24 @@ mod tests {
         let back: EventKind = serde_json::from_str(&text).unwrap();
         assert_eq!(back.op(), Some(3));
         assert_eq!(back.name(), "step_started");
+    }
+
+    #[test]
+    fn a_null_input_stays_present() {
+        let kind = EventKind::StepStarted {
+            op: 0,
+            step: "s".into(),
+            attempt: 1,
+            input: Some(to_json(&()).unwrap()),
+        };
+        let back: EventKind = serde_json::from_str(&serde_json::to_string(&kind).unwrap()).unwrap();
+        let EventKind::StepStarted { input, .. } = back else {
+            panic!()
+        };
+        assert_eq!(input.unwrap().get(), "null");
+        let absent: EventKind =
+            serde_json::from_str(r#"{"step_started":{"op":0,"step":"s","attempt":2}}"#).unwrap();
+        assert!(matches!(absent, EventKind::StepStarted { input: None, .. }));
     }
 
     #[test]

@@ -143,6 +143,11 @@ impl Inner {
         lock(&self.live).contains_key(&id)
     }
 
+    /// The runs this engine is executing.
+    pub(crate) fn live_runs(&self) -> Vec<RunId> {
+        lock(&self.live).keys().copied().collect()
+    }
+
     pub(crate) fn live_token(&self, id: RunId) -> Option<CancellationToken> {
         lock(&self.live).get(&id).cloned()
     }

@@ -74,7 +74,11 @@ pub(crate) async fn renew_leases(engine: Arc<Inner>) {
             () = engine.shutdown.cancelled() => return,
             () = tokio::time::sleep(period) => {}
         }
-        match engine.store.renew_leases(&engine.lease()).await {
+        let live = engine.live_runs();
+        if live.is_empty() {
+            continue;
+        }
+        match engine.store.renew_leases(&engine.lease(), &live).await {
             Ok(cancelled) => {
                 for id in cancelled {
                     if let Some(token) = engine.live_token(id) {

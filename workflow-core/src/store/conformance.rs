@@ -1045,7 +1045,7 @@ pub async fn claim_due_takes_expired_leases<S: Store + ?Sized>(store: Arc<S>) {
             other => panic!("the old owner's release after a takeover returned {other:?}"),
         }
         let renewed = store
-            .renew_leases(&lease(&dead, after(later, 60_000)))
+            .renew_leases(&lease(&dead, after(later, 60_000)), &[r.id])
             .await
             .expect("renew_leases");
         assert!(renewed.is_empty());
@@ -1231,7 +1231,7 @@ pub async fn next_due_is_earliest<S: Store + ?Sized>(store: Arc<S>) {
             "a claimed run is due when its lease expires"
         );
         store
-            .renew_leases(&lease(&w, after(t0, 20_000)))
+            .renew_leases(&lease(&w, after(t0, 20_000)), &[pending.id])
             .await
             .expect("renew_leases");
         assert_eq!(
@@ -1269,8 +1269,8 @@ pub async fn next_due_is_earliest<S: Store + ?Sized>(store: Arc<S>) {
     .await;
 }
 
-/// `renew_leases` extends every lease of that worker, and only its, and
-/// returns its runs whose cancellation was requested.
+/// `renew_leases` extends the worker's lease on the runs it names and still
+/// owns, and only those, and returns those whose cancellation was requested.
 ///
 /// # Panics
 ///
@@ -1294,7 +1294,7 @@ pub async fn renew_leases_extends_own_runs<S: Store + ?Sized>(store: Arc<S>) {
         );
         let renewed_until = after(now, 60_000);
         let flagged = store
-            .renew_leases(&lease(&a, renewed_until))
+            .renew_leases(&lease(&a, renewed_until), &[a1, a2, b1, done, pending])
             .await
             .expect("renew_leases");
         assert_eq!(flagged, [a2], "runs of a with cancellation requested");
@@ -1323,7 +1323,7 @@ pub async fn renew_leases_extends_own_runs<S: Store + ?Sized>(store: Arc<S>) {
         assert_eq!(ids(&got), [b1], "claim_due after a renewed and b did not");
 
         let flagged = store
-            .renew_leases(&lease(&b, after(now, 90_000)))
+            .renew_leases(&lease(&b, after(now, 90_000)), &[b1])
             .await
             .expect("renew_leases");
         assert!(
@@ -1331,7 +1331,7 @@ pub async fn renew_leases_extends_own_runs<S: Store + ?Sized>(store: Arc<S>) {
             "b has no run being cancelled: {flagged:?}"
         );
         let nobody = store
-            .renew_leases(&lease(&worker("c"), after(now, 90_000)))
+            .renew_leases(&lease(&worker("c"), after(now, 90_000)), &[a1, b1])
             .await
             .expect("renew_leases of a worker without runs");
         assert!(nobody.is_empty());

@@ -240,13 +240,17 @@ impl Store for MemoryStore {
         Ok(inner.due.first().map(|(t, _)| *t))
     }
 
-    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
         let mut inner = self.inner.lock().expect("memory store poisoned");
-        let owned: Vec<RunId> = inner
-            .runs
-            .values()
-            .filter(|e| e.record.owner.as_ref() == Some(&lease.worker))
-            .map(|e| e.record.id)
+        let owned: Vec<RunId> = runs
+            .iter()
+            .filter(|id| {
+                inner
+                    .runs
+                    .get(id)
+                    .is_some_and(|e| e.record.owner.as_ref() == Some(&lease.worker))
+            })
+            .copied()
             .collect();
         let mut cancelled = Vec::new();
         for id in owned {

@@ -160,9 +160,10 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// The earliest time at which some unfinished run becomes due, if any.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
-    /// Extends every lease `lease.worker` holds to `lease.until`; returns the
-    /// runs among them whose cancellation was requested.
-    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<RunId>, StoreError>;
+    /// Extends `lease.worker`'s lease to `lease.until` on each of `runs` it
+    /// still owns (the runs it is executing); returns the runs among them
+    /// whose cancellation was requested. Runs it does not own are left alone.
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError>;
 
     /// Gives up `worker`'s lease on a run: it becomes `sleeping` until
     /// `wake_at`, or `pending` (due at once) when `wake_at` is `None`.
@@ -217,8 +218,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         (**self).next_due().await
     }
-    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<RunId>, StoreError> {
-        (**self).renew_leases(lease).await
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+        (**self).renew_leases(lease, runs).await
     }
     async fn release(
         &self,

@@ -743,23 +743,34 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
         let lease = lease.clone();
+        let ids = serde_json::to_string(&runs.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|e| StoreError::backend("could not encode run ids", e))?;
         self.call(move |conn| {
             conn.prepare_cached(
-                "UPDATE wf_runs SET lease_until = ?2, due_at = ?2 WHERE owner = ?1",
+                "UPDATE wf_runs SET lease_until = ?2, due_at = ?2 \
+                 WHERE owner = ?1 AND id IN (SELECT value FROM json_each(?3))",
             )
             .map_err(backend)?
-            .execute(params![lease.worker.as_str(), lease.until.as_millis()])
+            .execute(params![lease.worker.as_str(), lease.until.as_millis(), ids])
             .map_err(backend)?;
             let mut stmt = conn
-                .prepare_cached("SELECT id FROM wf_runs WHERE owner = ?1 AND cancel_requested = 1")
+                .prepare_cached(
+                    "SELECT id FROM wf_runs WHERE owner = ?1 AND cancel_requested = 1 \
+                     AND id IN (SELECT value FROM json_each(?2))",
+                )
                 .map_err(backend)?;
-            let ids = stmt
-                .query_map(params![lease.worker.as_str()], |r| r.get::<_, String>(0))
+            let rows = stmt
+                .query_map(params![lease.worker.as_str(), ids], |r| {
+                    r.get::<_, String>(0)
+                })
                 .map_err(backend)?;
             let mut out = Vec::new();
-            for id in ids {
+            for id in rows {
                 let id = id.map_err(backend)?;
                 out.push(
                     id.parse()
