@@ -48,6 +48,9 @@ mod client;
 pub mod config;
 pub mod encryption;
 pub mod error;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod signing;
 pub mod trigger;
 pub mod validation;

@@ -3,6 +3,8 @@
 //! subscriber used to observe what the server delivers.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod js;
+
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
