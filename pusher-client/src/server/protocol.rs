@@ -302,11 +302,11 @@ impl Connection {
             "pusher:subscribe" => vec![self.subscribe(incoming.data)],
             "pusher:unsubscribe" => {
                 let data = data_object(incoming.data);
-                if let Some(channel) = data.get("channel").and_then(Value::as_str) {
-                    if self.subscribed.remove(channel) {
-                        self.state.registry.unsubscribe(channel, &self.socket_id);
-                        tracing::debug!(socket_id = %self.socket_id, channel, "unsubscribed");
-                    }
+                if let Some(channel) = data.get("channel").and_then(Value::as_str)
+                    && self.subscribed.remove(channel)
+                {
+                    self.state.registry.unsubscribe(channel, &self.socket_id);
+                    tracing::debug!(socket_id = %self.socket_id, channel, "unsubscribed");
                 }
                 Vec::new()
             }
@@ -478,4 +478,61 @@ fn error(message: &str) -> Utf8Bytes {
         None,
         &json!({ "code": null, "message": message }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::{SinkExt, StreamExt};
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use crate::server::{LocalServer, LocalServerConfig, Timing};
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// The next text frame as JSON, or the close code.
+    async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a frame in time");
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| f.code.into())),
+                None | Some(Err(_)) => return Err(None),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_pinged_and_closed_when_they_do_not_answer() {
+        let timing = Timing {
+            activity_timeout: Duration::from_millis(300),
+            pong_timeout: Duration::from_millis(300),
+        };
+        let server = LocalServer::start_with(LocalServerConfig::default(), timing)
+            .await
+            .unwrap();
+        let url = format!("ws://{}/app/{}?protocol=7", server.addr(), server.key());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello = next(&mut ws).await.unwrap();
+        assert_eq!(hello["event"], "pusher:connection_established");
+
+        // An answered ping keeps the connection open.
+        for _ in 0..2 {
+            assert_eq!(next(&mut ws).await.unwrap()["event"], "pusher:ping");
+            ws.send(Message::Text(r#"{"event":"pusher:pong","data":{}}"#.into()))
+                .await
+                .unwrap();
+        }
+        // An unanswered one closes it with 4201, so pusher-js reconnects.
+        assert_eq!(next(&mut ws).await.unwrap()["event"], "pusher:ping");
+        assert_eq!(next(&mut ws).await.unwrap_err(), Some(4201));
+        server.shutdown().await;
+    }
 }
