@@ -151,3 +151,20 @@ async fn an_unparsable_sleep_fails_the_run_with_the_text() {
     );
     engine.shutdown().await;
 }
+
+#[workflow]
+async fn until(_key: String) -> Result<u64, StepError> {
+    let start = now();
+    workflow_core::sleep_until(start + Duration::from_millis(400)).await;
+    let end = now();
+    Ok(end.duration_since(start).unwrap().as_millis() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleep_until_a_timestamp_wakes_then() {
+    let engine = memory_engine().await;
+    let run = engine.start(until, ("replay/until".into(),)).await.unwrap();
+    let slept = run.result().await.unwrap();
+    assert!((400..900).contains(&slept), "slept {slept} ms");
+    engine.shutdown().await;
+}

@@ -173,8 +173,11 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, 
             source: None,
         });
     }
-    conn.execute_batch(&format!("PRAGMA synchronous = {};", synchronous.pragma()))
-        .map_err(|e| StoreError::backend(what(), e))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
+        synchronous.pragma()
+    ))
+    .map_err(|e| StoreError::backend(what(), e))?;
     conn.execute_batch(SCHEMA)
         .map_err(|e| StoreError::backend(what(), e))?;
     conn.set_prepared_statement_cache_capacity(64);
