@@ -257,7 +257,9 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Timeout(_) | Error::Connect(_) | Error::Http(_) => true,
+            Error::Timeout(_) | Error::Connect(_) => true,
+            // A request that could not even be built will fail the same way again.
+            Error::Http(e) => !e.is_builder(),
             Error::Api { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             _ => false,
         }
