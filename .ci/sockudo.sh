@@ -2,8 +2,8 @@
 # Starts a local Sockudo (a Pusher-compatible server) for pusher-client's
 # integration tests, installing protobuf-compiler and sockudo first if missing.
 #
-# Idempotent: if something already answers on SOCKUDO_HOST:SOCKUDO_PORT it is
-# left alone. Settings (all optional):
+# Idempotent: a Sockudo already serving the app on SOCKUDO_HOST:SOCKUDO_PORT is
+# left alone (checked with GET /up/APP_ID). Needs curl. Settings (all optional):
 #   SOCKUDO_HOST (127.0.0.1)  SOCKUDO_PORT (16001)
 #   SOCKUDO_APP_ID (pusher-client-test)  SOCKUDO_KEY (pusher-client-key)
 #   SOCKUDO_SECRET (pusher-client-secret)  SOCKUDO_LOG (/tmp/sockudo-$PORT.log)
@@ -19,13 +19,36 @@ SECRET=${SOCKUDO_SECRET:-pusher-client-secret}
 LOG=${SOCKUDO_LOG:-/tmp/sockudo-$PORT.log}
 RUN_DIR=${TMPDIR:-/tmp}/sockudo-run-$PORT
 
-answers() {
+listening() {
   (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null
 }
 
-if answers; then
-  echo "sockudo.sh: a server already answers on $HOST:$PORT"
+# Healthy means: serves our app (`GET /up/APP_ID` answers 200). A Sockudo that is
+# shutting down keeps listening for its grace period but answers 503.
+healthy() {
+  local code
+  code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$HOST:$PORT/up/$APP_ID" 2>/dev/null) || true
+  [ "$code" = "200" ]
+}
+
+if healthy; then
+  echo "sockudo.sh: sockudo already serves app $APP_ID on $HOST:$PORT"
   exit 0
+fi
+if listening; then
+  echo "sockudo.sh: $HOST:$PORT is busy but does not serve app $APP_ID; waiting up to 30 s for it to go away"
+  for _ in $(seq 1 60); do
+    if healthy; then
+      echo "sockudo.sh: sockudo serves app $APP_ID on $HOST:$PORT"
+      exit 0
+    fi
+    listening || break
+    sleep 0.5
+  done
+  if listening; then
+    echo "sockudo.sh: $HOST:$PORT is taken by something else; set SOCKUDO_PORT to a free port" >&2
+    exit 1
+  fi
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -76,7 +99,7 @@ env \
 echo $! >"$RUN_DIR/sockudo.pid"
 
 for _ in $(seq 1 120); do
-  if answers; then
+  if healthy; then
     echo "sockudo.sh: sockudo answers on $HOST:$PORT (pid $(cat "$RUN_DIR/sockudo.pid"))"
     exit 0
   fi
