@@ -31,6 +31,10 @@ healthy() {
   [ "$code" = "200" ]
 }
 
+if ! command -v curl >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+fi
+
 if healthy; then
   echo "sockudo.sh: sockudo already serves app $APP_ID on $HOST:$PORT"
   exit 0
