@@ -601,3 +601,52 @@ async fn pusher_js_stays_connected_and_shutdown_closes_it() {
         "the API is gone after shutdown"
     );
 }
+
+#[tokio::test]
+async fn signed_in_users_get_their_events_and_can_be_terminated() {
+    let server = start().await;
+    let client = server.client_builder().build().unwrap();
+    let auth_port = serve_auth(client.clone(), USER_ID).await;
+
+    // pusher-js signs in and receives what is sent to its user.
+    let mut options = pusher_js(&server, auth_port, &[]);
+    options.sign_in = true;
+    options.expect_events = 1;
+    let mut js = PusherJs::spawn(&options);
+    js.wait_ready(0, true).await;
+    client
+        .send_to_user(USER_ID, "notice", &json!({ "text": "hi" }))
+        .await
+        .unwrap();
+    let msg = js.next().await;
+    assert_eq!(
+        (msg["type"].as_str(), msg["event"].as_str()),
+        (Some("event"), Some("notice"))
+    );
+    assert_eq!(msg["data"], json!({ "text": "hi" }));
+    assert!(js.wait_success(Duration::from_secs(5)).await);
+
+    // Only the signed-in user may subscribe to their channel; a forged
+    // sign-in is refused.
+    let mut stranger = Subscriber::connect(&described(&server)).await;
+    let own_channel = format!("#server-to-user-{USER_ID}");
+    assert!(stranger.subscribe(&own_channel, None).await.is_err());
+    let forged = server
+        .client_builder()
+        .secret("wrong")
+        .build()
+        .unwrap()
+        .authenticate_user(&stranger.socket_id, &json!({ "id": USER_ID }))
+        .unwrap();
+    assert!(stranger.sign_in(&forged, USER_ID).await.is_err());
+
+    let mut user = Subscriber::connect(&described(&server)).await;
+    let auth = client
+        .authenticate_user(&user.socket_id, &json!({ "id": USER_ID }))
+        .unwrap();
+    user.sign_in(&auth, USER_ID).await.unwrap();
+    client.terminate_user_connections(USER_ID).await.unwrap();
+    assert!(user.closed_within(Duration::from_secs(5)).await);
+    assert!(!stranger.closed_within(Duration::from_millis(300)).await);
+    server.shutdown().await;
+}

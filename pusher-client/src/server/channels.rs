@@ -80,6 +80,14 @@ impl Channel {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code holding these locks can panic half-way through an update that
+    // matters, so a poisoned lock is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The state of one channel as the HTTP API reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Occupancy {
@@ -87,19 +95,48 @@ pub(crate) struct Occupancy {
     pub(crate) user_count: usize,
 }
 
-/// Every occupied channel of the hosted app.
+/// Every occupied channel of the hosted app, and the signed-in users.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     channels: Mutex<HashMap<String, Channel>>,
+    /// User id to the connections signed in as that user (socket id to the
+    /// signal that closes the connection).
+    users: Mutex<HashMap<String, HashMap<String, Arc<Notify>>>>,
 }
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Channel>> {
-        // No code holding the lock can panic half-way through an update that
-        // matters, so a poisoned lock is still consistent.
-        self.channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.channels)
+    }
+
+    /// Records that `socket_id` signed in as `user_id`.
+    pub(crate) fn sign_in(&self, user_id: &str, socket_id: &str, terminate: Arc<Notify>) {
+        lock(&self.users)
+            .entry(user_id.to_owned())
+            .or_default()
+            .insert(socket_id.to_owned(), terminate);
+    }
+
+    /// Forgets the sign-in of a closed connection.
+    pub(crate) fn sign_out(&self, user_id: &str, socket_id: &str) {
+        let mut users = lock(&self.users);
+        if let Some(sockets) = users.get_mut(user_id) {
+            sockets.remove(socket_id);
+            if sockets.is_empty() {
+                users.remove(user_id);
+            }
+        }
+    }
+
+    /// Tells every connection signed in as `user_id` to close; returns how many.
+    pub(crate) fn terminate_user(&self, user_id: &str) -> usize {
+        let users = lock(&self.users);
+        let sockets = users
+            .get(user_id)
+            .map(HashMap::values)
+            .into_iter()
+            .flatten();
+        sockets.map(|terminate| terminate.notify_one()).count()
     }
 
     /// Subscribes a connection and returns the `data` of its

@@ -30,6 +30,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/apps/{app_id}/channels", get(channels))
         .route("/apps/{app_id}/channels/{channel}", get(channel))
         .route("/apps/{app_id}/channels/{channel}/users", get(users))
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(terminate_connections),
+        )
         .with_state(state)
 }
 
@@ -438,4 +442,16 @@ async fn users(
         .map(|id| json!({ "id": id }))
         .collect();
     Ok(json_response(&json!({ "users": users })))
+}
+
+/// `POST /apps/{app_id}/users/{user_id}/terminate_connections`.
+async fn terminate_connections(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    request: Request,
+) -> ApiResult {
+    authenticate(&state, &app_id, request).await?;
+    let closed = state.registry.terminate_user(&user_id);
+    tracing::debug!(user_id, closed, "terminated user connections");
+    Ok(json_response(&json!({})))
 }

@@ -9,15 +9,20 @@
 //! * **WebSocket** at `/app/{key}` (protocol 7, what pusher-js speaks): public,
 //!   `private-` (including `private-encrypted-`) and `presence-` channels with
 //!   the same authorization signatures Pusher checks, presence member lists,
-//!   client events (`client-*`) on private and presence channels, ping/pong in
-//!   both directions and the activity timeout.
+//!   user sign-in and `#server-to-user-` channels, client events (`client-*`)
+//!   on private and presence channels, ping/pong in both directions and the
+//!   activity timeout.
 //! * **HTTP API**, signed and checked exactly like Pusher's: `POST
-//!   /apps/{app_id}/events`, `POST /apps/{app_id}/batch_events`, `GET
-//!   /apps/{app_id}/channels`, `GET /apps/{app_id}/channels/{channel}` and `GET
-//!   /apps/{app_id}/channels/{channel}/users`.
+//!   /apps/{app_id}/events` (also what [`Client::send_to_user`] uses), `POST
+//!   /apps/{app_id}/batch_events`, `GET /apps/{app_id}/channels`, `GET
+//!   /apps/{app_id}/channels/{channel}`, `GET
+//!   /apps/{app_id}/channels/{channel}/users` and `POST
+//!   /apps/{app_id}/users/{user_id}/terminate_connections`.
 //!
 //! It keeps everything in memory and hosts one app. It is meant for one machine:
-//! there is no TLS, no webhooks, no user sign-in and no rate limiting.
+//! there is no TLS, no webhooks, no watchlists and no rate limiting.
+//!
+//! [`Client::send_to_user`]: crate::Client::send_to_user
 //!
 //! ```no_run
 //! use pusher_client::server::{LocalServer, LocalServerConfig};

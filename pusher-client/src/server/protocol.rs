@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::State;
 use super::channels::{Member, Outbox};
 use crate::signing::hmac_sha256_hex;
-use crate::validation::Limits;
+use crate::validation::{Limits, SERVER_TO_USER_PREFIX};
 
 /// Frames queued for one connection before it counts as too slow and is closed.
 const OUTBOX_CAPACITY: usize = 1024;
@@ -38,6 +38,8 @@ mod close {
     pub(super) const RECONNECT: u16 = 4200;
     /// The client answered no ping: reconnect immediately.
     pub(super) const PONG_NOT_RECEIVED: u16 = 4201;
+    /// The server terminated the connections of the signed-in user: do not reconnect.
+    pub(super) const TERMINATED: u16 = 4009;
 }
 
 /// The WebSocket route, `/app/{key}`.
@@ -156,6 +158,12 @@ struct SubscribeData {
 }
 
 #[derive(Deserialize)]
+struct SigninData {
+    auth: String,
+    user_data: String,
+}
+
+#[derive(Deserialize)]
 struct ChannelData {
     user_id: Value,
     #[serde(default)]
@@ -185,6 +193,10 @@ struct Connection {
     outbox: Outbox,
     frames: mpsc::Receiver<Utf8Bytes>,
     subscribed: HashSet<String>,
+    /// The user this connection signed in as (`pusher:signin`).
+    user_id: Option<String>,
+    /// Notified when the signed-in user's connections are terminated.
+    terminate: Arc<Notify>,
 }
 
 impl Connection {
@@ -200,6 +212,8 @@ impl Connection {
             },
             frames,
             subscribed: HashSet::new(),
+            user_id: None,
+            terminate: Arc::new(Notify::new()),
         }
     }
 
@@ -215,6 +229,9 @@ impl Connection {
             }
             for channel in std::mem::take(&mut self.subscribed) {
                 state.registry.unsubscribe(&channel, &self.socket_id);
+            }
+            if let Some(user_id) = &self.user_id {
+                state.registry.sign_out(user_id, &self.socket_id);
             }
             state.connections.send_modify(|n| *n = n.saturating_sub(1));
             tracing::debug!("disconnected");
@@ -237,6 +254,7 @@ impl Connection {
 
         let mut stop = self.state.stop.subscribe();
         let overflow = self.outbox.overflow.clone();
+        let terminate = self.terminate.clone();
         let mut last_activity = Instant::now();
         let mut pinged_at: Option<Instant> = None;
         loop {
@@ -274,6 +292,9 @@ impl Connection {
                 () = overflow.notified() => {
                     tracing::warn!(socket_id = %self.socket_id, "connection too slow, closing it");
                     return End::Close(close::OVER_CAPACITY, "Over capacity");
+                }
+                () = terminate.notified() => {
+                    return End::Close(close::TERMINATED, "Connection terminated by the server");
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     if pinged_at.is_some() {
@@ -315,7 +336,7 @@ impl Connection {
                 .err()
                 .map(|message| vec![error(&message)])
                 .unwrap_or_default(),
-            "pusher:signin" => vec![error("User sign-in is not supported by this local server")],
+            "pusher:signin" => vec![self.sign_in(incoming.data)],
             other => {
                 tracing::debug!(socket_id = %self.socket_id, event = other, "ignoring unknown event");
                 vec![error(&format!("Unsupported event `{other}`"))]
@@ -337,11 +358,19 @@ impl Connection {
         if let Err(e) = Limits::default().check_channel(channel) {
             return refuse(400, "InvalidChannel", e.to_string());
         }
-        if channel.starts_with('#') {
+        if let Some(user_id) = channel.strip_prefix(SERVER_TO_USER_PREFIX) {
+            if self.user_id.as_deref() != Some(user_id) {
+                return refuse(
+                    403,
+                    "AuthError",
+                    format!("Cannot subscribe to {channel}: not signed in as user {user_id}"),
+                );
+            }
+        } else if channel.starts_with('#') {
             return refuse(
-                403,
-                "AuthError",
-                format!("Cannot subscribe to {channel}: user sign-in is not supported"),
+                400,
+                "InvalidChannel",
+                format!("Cannot subscribe to {channel}"),
             );
         }
         let is_presence = channel.starts_with("presence-");
@@ -396,6 +425,51 @@ impl Connection {
         )
     }
 
+    /// `pusher:signin`: checks `auth` = `key:HMAC_SHA256(secret,
+    /// "socket_id::user::user_data")` and remembers the user, who may then
+    /// subscribe to their `#server-to-user-` channel.
+    fn sign_in(&mut self, data: Value) -> Utf8Bytes {
+        let data: SigninData = match serde_json::from_value(data_object(data)) {
+            Ok(data) => data,
+            Err(e) => return error(&format!("Invalid pusher:signin data: {e}")),
+        };
+        let signed = format!("{}::user::{}", self.socket_id, data.user_data);
+        if !self.signature_matches(&data.auth, &signed) {
+            return error(&format!(
+                "Invalid signature: Expected HMAC SHA256 hex digest of {signed}"
+            ));
+        }
+        let user_id = serde_json::from_str::<Value>(&data.user_data)
+            .ok()
+            .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
+            .filter(|id| !id.is_empty());
+        let Some(user_id) = user_id else {
+            return error("user_data must be a JSON object with a non-empty string id");
+        };
+        if let Some(previous) = self.user_id.replace(user_id.clone()) {
+            self.state.registry.sign_out(&previous, &self.socket_id);
+        }
+        self.state
+            .registry
+            .sign_in(&user_id, &self.socket_id, self.terminate.clone());
+        tracing::debug!(socket_id = %self.socket_id, user_id, "signed in");
+        let success = json!({ "user_data": data.user_data }).to_string();
+        frame("pusher:signin_success", None, &success)
+    }
+
+    /// Whether `auth` is `key:hex(HMAC_SHA256(secret, signed))` for this app.
+    fn signature_matches(&self, auth: &str, signed: &str) -> bool {
+        let Some((key, signature)) = auth.split_once(':') else {
+            return false;
+        };
+        let expected = hmac_sha256_hex(self.state.secret.expose(), signed);
+        key == self.state.key
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                expected.as_bytes(),
+                signature.as_bytes(),
+            ))
+    }
+
     /// Checks `auth` = `key:HMAC_SHA256(secret, "socket_id:channel[:channel_data]")`.
     fn check_auth(
         &self,
@@ -404,7 +478,7 @@ impl Connection {
         channel_data: Option<&str>,
     ) -> Result<(), String> {
         let auth = auth.unwrap_or_default();
-        let Some((key, signature)) = auth.split_once(':') else {
+        let Some((key, _)) = auth.split_once(':') else {
             return Err(format!(
                 "Auth value for subscription to {channel} is invalid: should be of format 'key:signature'"
             ));
@@ -419,11 +493,7 @@ impl Connection {
             signed.push(':');
             signed.push_str(cd);
         }
-        let expected = hmac_sha256_hex(self.state.secret.expose(), &signed);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            signature.as_bytes(),
-        )) {
+        if !self.signature_matches(auth, &signed) {
             return Err(format!(
                 "Invalid signature: Expected HMAC SHA256 hex digest of {signed}"
             ));
