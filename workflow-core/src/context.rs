@@ -203,6 +203,10 @@ impl RunContext {
 
     // ---- for the driver ----
 
+    pub(crate) fn has_failed(&self) -> bool {
+        self.lock().fatal.is_some()
+    }
+
     pub(crate) fn take_fatal(&self) -> Option<Failure> {
         self.lock().fatal.take()
     }

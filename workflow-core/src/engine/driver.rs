@@ -3,6 +3,7 @@
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -18,10 +19,11 @@ use crate::ids::RunId;
 use crate::journal::{ErrorRecord, Event, EventKind, Json, NewEvent, RunRecord};
 use crate::replay::Replay;
 use crate::step::panic_message;
+use crate::step_error::StepError;
 use crate::time::Timestamp;
 
 /// A claimed run, ready to execute.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub(crate) id: RunId,
     pub(crate) workflow: String,
@@ -48,7 +50,7 @@ pub(crate) async fn resume(
                 next_seq: record.next_seq,
                 events,
             };
-            drive(engine, launch, cancel).await
+            drive(engine, Start::Launch(launch), cancel).await
         }
         Err(e @ StoreError::Corrupt { .. }) => {
             let message = format!("{e}; the run cannot be replayed");
@@ -66,11 +68,15 @@ pub(crate) async fn resume(
 /// returns how it ended, if it ended here.
 pub(crate) async fn drive(
     engine: Arc<Inner>,
-    launch: Launch,
+    start: Start,
     cancel: CancellationToken,
 ) -> Option<Finished> {
-    let span = tracing::info_span!("run", run_id = %launch.id, workflow = %launch.workflow);
-    execute(&engine, launch, &cancel).instrument(span).await
+    let (id, workflow) = match &start {
+        Start::Launch(l) => (l.id, l.workflow.as_str()),
+        Start::Prepared(p) => (p.ctx.run_id, p.workflow.as_str()),
+    };
+    let span = tracing::info_span!("run", run_id = %id, %workflow);
+    execute(&engine, start, &cancel).instrument(span).await
 }
 
 /// Records a run as failed without executing it.
@@ -145,56 +151,116 @@ async fn flush(engine: &Inner, ctx: &RunContext) -> Result<(), (u64, StoreError)
     Ok(())
 }
 
-/// Executes the run; returns how it ended, if it ended here.
-async fn execute(
-    engine: &Arc<Inner>,
-    launch: Launch,
-    cancel: &CancellationToken,
-) -> Option<Finished> {
-    let id = launch.id;
+/// A run ready to execute: its context and its workflow's future.
+pub(crate) struct Prepared {
+    pub(crate) ctx: Arc<RunContext>,
+    workflow: String,
+    body: Pin<Box<dyn Future<Output = Result<Json, StepError>> + Send>>,
+    signal: Arc<Signal>,
+    waker: Waker,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("run_id", &self.ctx.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a run starts from.
+#[derive(Debug)]
+pub(crate) enum Start {
+    /// A claimed run and its journal.
+    Launch(Launch),
+    /// A run prepared (and polled once) before it was recorded.
+    Prepared(Prepared),
+}
+
+/// Builds a run's context and future from its journal; on failure, the
+/// message to fail the run with.
+pub(crate) fn prepare(engine: &Inner, launch: Launch) -> Result<Prepared, String> {
     let Some(registration) = engine.registration(&launch.workflow) else {
-        let error = Error::UnknownWorkflow {
-            name: launch.workflow.clone(),
-        };
-        return fail_run(
-            engine,
-            id,
-            launch.next_seq,
-            ErrorRecord::fatal(error.to_string()),
-        )
-        .await;
+        return Err(Error::UnknownWorkflow {
+            name: launch.workflow,
+        }
+        .to_string());
     };
     let started = launch
         .events
         .iter()
         .any(|e| matches!(e.kind, EventKind::RunStarted { .. }));
-    let replay = match Replay::new(launch.events) {
-        Ok(replay) => replay,
-        Err(message) => {
-            let message = format!("the journal is inconsistent: {message}");
-            return fail_run(engine, id, launch.next_seq, ErrorRecord::fatal(message)).await;
-        }
-    };
-    let body = match (registration.start)(&launch.input) {
-        Ok(body) => body,
-        Err(e) => {
-            let message = format!(
-                "the stored arguments of this run no longer decode as the arguments of workflow \
-                 `{}`: {e}; did the workflow's signature change?",
-                launch.workflow
-            );
-            return fail_run(engine, id, launch.next_seq, ErrorRecord::fatal(message)).await;
-        }
-    };
-    let ctx = Arc::new(RunContext::new(id, replay, launch.next_seq));
+    let replay =
+        Replay::new(launch.events).map_err(|m| format!("the journal is inconsistent: {m}"))?;
+    let body = (registration.start)(&launch.input).map_err(|e| {
+        format!(
+            "the stored arguments of this run no longer decode as the arguments of workflow \
+             `{}`: {e}; did the workflow's signature change?",
+            launch.workflow
+        )
+    })?;
+    let ctx = Arc::new(RunContext::new(launch.id, replay, launch.next_seq));
     if !started {
         ctx.enqueue(EventKind::RunStarted {
             worker: engine.worker.clone(),
         });
     }
-    let mut body = Box::pin(context::scope(Some(ctx.clone()), body));
+    let body = Box::pin(context::scope(Some(ctx.clone()), body));
     let signal = Arc::new(Signal::default());
     let waker = Waker::from(signal.clone());
+    Ok(Prepared {
+        ctx,
+        workflow: launch.workflow,
+        body,
+        signal,
+        waker,
+    })
+}
+
+impl Prepared {
+    /// Runs the workflow up to its first durable operation and returns the
+    /// events that got it there, so that they can be recorded together with
+    /// the run. `None` when the workflow did anything else (ended, failed,
+    /// panicked): the run is then recorded plainly and started afresh.
+    pub(crate) fn first_events(&mut self) -> Option<Vec<NewEvent>> {
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            self.body
+                .as_mut()
+                .poll(&mut Context::from_waker(&self.waker))
+        }));
+        if !matches!(polled, Ok(Poll::Pending)) || self.ctx.has_failed() {
+            return None;
+        }
+        self.ctx.take_pending().map(|(_, events)| events)
+    }
+}
+
+/// Executes the run; returns how it ended, if it ended here.
+async fn execute(
+    engine: &Arc<Inner>,
+    start: Start,
+    cancel: &CancellationToken,
+) -> Option<Finished> {
+    let prepared = match start {
+        Start::Prepared(prepared) => prepared,
+        Start::Launch(launch) => {
+            let (id, next_seq) = (launch.id, launch.next_seq);
+            match prepare(engine, launch) {
+                Ok(prepared) => prepared,
+                Err(message) => {
+                    return fail_run(engine, id, next_seq, ErrorRecord::fatal(message)).await;
+                }
+            }
+        }
+    };
+    let Prepared {
+        ctx,
+        mut body,
+        signal,
+        waker,
+        ..
+    } = prepared;
+    let id = ctx.run_id;
 
     loop {
         signal.woken.store(false, Ordering::SeqCst);

@@ -153,12 +153,16 @@ impl Inner {
     }
 
     /// Spawns a task that executes a claimed run while holding `permit`.
-    pub(crate) fn launch(self: &Arc<Self>, launch: driver::Launch, permit: OwnedSemaphorePermit) {
-        let id = launch.id;
+    pub(crate) fn launch(
+        self: &Arc<Self>,
+        id: RunId,
+        start: driver::Start,
+        permit: OwnedSemaphorePermit,
+    ) {
         let cancel = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let finished = driver::drive(inner.clone(), launch, cancel).await;
+            let finished = driver::drive(inner.clone(), start, cancel).await;
             inner.untrack(id, finished, permit);
         });
     }
@@ -363,25 +367,40 @@ impl Engine {
         }
         let permit = inner.try_permit();
         let claim = permit.as_ref().map(|_| inner.lease());
-        let mut run = NewRun::new(workflow, input.clone())
+        let launch = driver::Launch {
+            id,
+            workflow: workflow.to_owned(),
+            input: input.clone(),
+            events: Vec::new(),
+            next_seq: 1,
+        };
+        // With a slot free, run the workflow up to its first step now and
+        // record that step's start together with the run: one write fewer.
+        let mut prepared = None;
+        let mut first_events = Vec::new();
+        if permit.is_some() {
+            if let Ok(mut p) = driver::prepare(inner, launch.clone()) {
+                if let Some(events) = p.first_events() {
+                    first_events = events;
+                    prepared = Some(p);
+                }
+            }
+        }
+        let mut run = NewRun::new(workflow, input)
             .idempotency_key(options.idempotency_key.clone())
-            .claim(claim);
+            .claim(claim)
+            .events(first_events);
         run.id = id;
         match inner.store.create_run(run).await? {
             Created::New(record) => {
                 tracing::debug!(run_id = %record.id, workflow, "run created");
-                match permit {
-                    Some(permit) => inner.launch(
-                        driver::Launch {
-                            id: record.id,
-                            workflow: workflow.to_owned(),
-                            input,
-                            events: Vec::new(),
-                            next_seq: record.next_seq,
-                        },
-                        permit,
-                    ),
-                    None => inner.wake_scheduler.notify_one(),
+                match (permit, prepared) {
+                    (Some(permit), Some(prepared)) => {
+                        prepared.ctx.mark_durable(record.next_seq);
+                        inner.launch(id, driver::Start::Prepared(prepared), permit);
+                    }
+                    (Some(permit), None) => inner.launch(id, driver::Start::Launch(launch), permit),
+                    (None, _) => inner.wake_scheduler.notify_one(),
                 }
                 Ok(record.id)
             }

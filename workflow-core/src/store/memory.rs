@@ -140,16 +140,15 @@ impl Store for MemoryStore {
         if let Some(key) = run.idempotency_key {
             inner.keys.insert(key, run.id);
         }
+        let mut entry = Entry { record, events };
+        if !run.events.is_empty() {
+            push_events(&mut entry, &run.events, run.created_at);
+        }
+        let record = entry.record.clone();
         if let Some(due) = record.due_at() {
             inner.due.insert((due, run.id));
         }
-        inner.runs.insert(
-            run.id,
-            Entry {
-                record: record.clone(),
-                events,
-            },
-        );
+        inner.runs.insert(run.id, entry);
         Ok(Created::New(record))
     }
 

@@ -42,6 +42,9 @@ pub struct NewRun {
     pub idempotency_key: Option<String>,
     /// Claim the run for this worker at once (it will start executing it).
     pub claim: Option<Lease>,
+    /// Events to append after `run_created` (at sequence 1, 2, ...) in the
+    /// same transaction: the start of a claimed run's first step.
+    pub events: Vec<NewEvent>,
     /// When the run is created.
     pub created_at: Timestamp,
 }
@@ -56,6 +59,7 @@ impl NewRun {
             input,
             idempotency_key: None,
             claim: None,
+            events: Vec::new(),
             created_at: Timestamp::now(),
         }
     }
@@ -71,6 +75,13 @@ impl NewRun {
     #[must_use]
     pub fn claim(mut self, lease: Option<Lease>) -> Self {
         self.claim = lease;
+        self
+    }
+
+    /// Events to record after `run_created`, in the same transaction.
+    #[must_use]
+    pub fn events(mut self, events: Vec<NewEvent>) -> Self {
+        self.events = events;
         self
     }
 }
@@ -115,7 +126,8 @@ pub enum CancelOutcome {
 /// so that two workers can never both extend one journal.
 #[async_trait]
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {
-    /// Records a new run and its `run_created` event (sequence 0).
+    /// Records a new run, its `run_created` event (sequence 0) and then
+    /// `run.events` (sequence 1, 2, ...), applying their projection.
     ///
     /// With an idempotency key that an earlier run used, returns that run as
     /// [`Created::Existing`] and changes nothing.

@@ -534,6 +534,9 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_run(&self, run: NewRun) -> Result<Created, StoreError> {
+        let batch = (!run.events.is_empty())
+            .then(|| Batch::encode(&run.events))
+            .transpose()?;
         self.call(move |conn| {
             if let Some(key) = &run.idempotency_key {
                 let existing: Option<String> = conn
@@ -586,6 +589,13 @@ impl Store for SqliteStore {
                 input: run.input,
             };
             insert_event(conn, &id, 0, run.created_at, &created)?;
+            if let Some(batch) = &batch {
+                append_events(conn, run.id, 1, batch, run.created_at)?;
+                record.next_seq += batch.rows.len() as u64;
+                if let Some(status) = batch.projection.status {
+                    record.status = status;
+                }
+            }
             Ok(Created::New(record))
         })
         .await
