@@ -378,13 +378,12 @@ impl Engine {
         // record that step's start together with the run: one write fewer.
         let mut prepared = None;
         let mut first_events = Vec::new();
-        if permit.is_some() {
-            if let Ok(mut p) = driver::prepare(inner, launch.clone()) {
-                if let Some(events) = p.first_events() {
-                    first_events = events;
-                    prepared = Some(p);
-                }
-            }
+        if permit.is_some()
+            && let Ok(mut p) = driver::prepare(inner, launch.clone())
+            && let Some(events) = p.first_events()
+        {
+            first_events = events;
+            prepared = Some(p);
         }
         let mut run = NewRun::new(workflow, input)
             .idempotency_key(options.idempotency_key.clone())
