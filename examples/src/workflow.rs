@@ -106,7 +106,7 @@ pub async fn send_welcome_email(user: User) -> Result<(), StepError> {
 #[step(max_retries = 4, initial_backoff = "500ms", max_backoff = "4s")]
 pub async fn send_onboarding_email(user: User) -> Result<Notification, StepError> {
     let services = services()?;
-    let (run_id, attempt, idempotency_key) = step_meta();
+    let (run_id, _, idempotency_key) = step_meta();
     let notification = Notification {
         message: format!(
             "Welcome aboard, {}! Your onboarding email is on its way.",
@@ -135,12 +135,7 @@ pub async fn send_onboarding_email(user: User) -> Result<Notification, StepError
             return Err(FatalError::with_source("Pusher rejected the notification", e).into());
         }
     }
-    services
-        .progress(
-            &user.id,
-            progress_data(&run_id, "send_onboarding_email", "completed", attempt, None),
-        )
-        .await;
+    // The notification itself tells the page that this step completed.
     Ok(notification)
 }
 
