@@ -192,6 +192,38 @@ impl ClientBuilder {
         self
     }
 
+    /// Points the client at a base URL such as `http://127.0.0.1:6001` (scheme,
+    /// host and port at once), for self-hosted servers and proxies.
+    ///
+    /// ```
+    /// let client = pusher_client::Client::builder()
+    ///     .app_id("app").key("key").secret("secret")
+    ///     .base_url("http://127.0.0.1:6001")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:6001");
+    /// # Ok::<(), pusher_client::Error>(())
+    /// ```
+    pub fn base_url(mut self, base_url: &str) -> Self {
+        match url::Url::parse(base_url) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.username().is_empty()
+                    && url.password().is_none()
+                    && matches!(url.path(), "" | "/")
+                    && url.query().is_none() =>
+            {
+                self.use_tls = Some(url.scheme() == "https");
+                self.host = url.host_str().map(str::to_owned);
+                self.port = url.port();
+            }
+            _ => self.errors.push(format!(
+                "base URL `{base_url}` must look like http(s)://HOST[:PORT], without credentials or path"
+            )),
+        }
+        self
+    }
+
     /// Uses a specific port (default: 443 with TLS, 80 without).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
@@ -657,6 +689,44 @@ mod tests {
             "{dbg}"
         );
         assert!(dbg.contains("redacted"), "{dbg}");
+    }
+
+    #[test]
+    fn base_url_and_http2_from_env() {
+        let c = Client::builder()
+            .app_id("1")
+            .key("k")
+            .secret("s")
+            .base_url("https://pusher.internal:8443/")
+            .build()
+            .unwrap();
+        assert_eq!(c.base_url(), "https://pusher.internal:8443");
+        for bad in ["ftp://h", "http://u:p@h", "http://h/apps/1", "nonsense"] {
+            let err = Client::builder()
+                .app_id("1")
+                .key("k")
+                .secret("s")
+                .base_url(bad)
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig { .. }), "{bad}");
+        }
+        let ok = from_map(&[
+            ("PUSHER_URL", "http://k:s@localhost:6001/apps/5"),
+            ("PUSHER_HTTP2_PRIOR_KNOWLEDGE", "true"),
+        ]);
+        assert!(ok.http2_prior_knowledge);
+        assert!(ok.build().is_ok());
+        let err = from_map(&[
+            ("PUSHER_URL", "http://k:s@localhost:6001/apps/5"),
+            ("PUSHER_HTTP2_PRIOR_KNOWLEDGE", "maybe"),
+        ])
+        .build()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PUSHER_HTTP2_PRIOR_KNOWLEDGE"),
+            "{err}"
+        );
     }
 
     #[test]
