@@ -354,11 +354,11 @@ mod tests {
         // b's outbox (capacity 4) is full now: the next frame is refused and b
         // is told to close.
         assert_eq!(registry.publish("news", &f, Some("1.1")), 0);
-        assert!(futures_notified(&b.overflow));
+        assert!(has_permit(&b.overflow));
         assert_eq!(registry.publish("nobody", &f, None), 0);
     }
 
-    fn futures_notified(notify: &Notify) -> bool {
+    fn has_permit(notify: &Notify) -> bool {
         let notified = notify.notified();
         let mut notified = std::pin::pin!(notified);
         // A stored permit completes the first poll.
