@@ -17,8 +17,11 @@ pub fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
 }
 
-/// Installs the pinned npm packages when they are missing.
+/// Installs the pinned npm packages when they are missing. Tests of one binary
+/// run in parallel threads: one `npm ci` at a time.
 pub fn ensure_node_modules() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = js_dir();
     if dir.join("node_modules/pusher-js/package.json").exists() {
         return;
