@@ -642,3 +642,65 @@ async fn empty_success_bodies_are_accepted() {
     assert!(response.channels.is_empty());
     client.terminate_user_connections("u1").await.unwrap();
 }
+
+/// Collects everything the crate logs, at every level.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let ok = TestServer::start(OK).await;
+    let failing =
+        TestServer::start(Behavior::Respond("500 Internal Server Error", "", "boom")).await;
+    let secret = "log-check-secret-value";
+    let master = "y5SGF7Zy9CtZTHQQpuI96yWU5XCq9UT2WaiklvA4Cwg=";
+    for server in [&ok, &failing] {
+        let client = server
+            .builder()
+            .secret(secret)
+            .encryption_master_key_base64(master)
+            .build()
+            .unwrap();
+        let _ = client.trigger("ch", "e", &json!({ "x": 1 })).await;
+        let _ = client
+            .trigger("private-encrypted-ch", "e", &json!({ "x": 1 }))
+            .await;
+        let _ = client.channels(&ChannelsQuery::new()).await;
+        let err = client.trigger("ch", "e", &json!({})).await.err();
+        if let Some(err) = err {
+            tracing::error!(error = %err, debug = ?err, "request failed");
+        }
+        tracing::debug!(?client, "client in use");
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("pusher request"),
+        "the crate logs its requests: {text}"
+    );
+    assert!(text.contains("client in use"));
+    for needle in [secret, master, "auth_signature"] {
+        assert!(
+            !text.contains(needle),
+            "`{needle}` leaked into the logs:\n{text}"
+        );
+    }
+}
