@@ -123,10 +123,10 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn pusher_js(State(state): State<AppState>) -> Response {
-    if let Some(path) = &state.pusher_js {
-        if let Ok(bytes) = tokio::fs::read(path).await {
-            return ([(header::CONTENT_TYPE, "application/javascript")], bytes).into_response();
-        }
+    if let Some(path) = &state.pusher_js
+        && let Ok(bytes) = tokio::fs::read(path).await
+    {
+        return ([(header::CONTENT_TYPE, "application/javascript")], bytes).into_response();
     }
     Redirect::temporary(PUSHER_JS_CDN).into_response()
 }

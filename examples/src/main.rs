@@ -78,10 +78,10 @@ fn token_secret() -> Result<Vec<u8>, BoxError> {
         return Ok(secret.into_bytes());
     }
     let path = PathBuf::from(".signup-token-secret");
-    if let Ok(existing) = std::fs::read(&path) {
-        if existing.len() >= 32 {
-            return Ok(existing);
-        }
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() >= 32
+    {
+        return Ok(existing);
     }
     let secret: [u8; 32] = rand::random();
     let encoded = hex::encode(secret).into_bytes();
