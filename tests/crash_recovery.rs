@@ -89,8 +89,17 @@ fn statuses(dir: &Path) -> Vec<(RunStatus, Option<String>)> {
 
 const RUNS: usize = 4;
 
+/// The tests below time real processes; running them one at a time keeps
+/// their timings honest on a small machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn killed_inside_a_sleep_every_run_finishes_and_no_step_runs_twice() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let first = worker(dir.path(), "sleep", Some(RUNS));
     wait_for(
@@ -124,6 +133,7 @@ fn killed_inside_a_sleep_every_run_finishes_and_no_step_runs_twice() {
 
 #[test]
 fn killed_inside_a_step_the_interrupted_step_runs_again_at_most_once() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let first = worker(dir.path(), "step", Some(RUNS));
     wait_for(
@@ -156,6 +166,7 @@ fn killed_inside_a_step_the_interrupted_step_runs_again_at_most_once() {
 
 #[test]
 fn a_step_that_aborts_the_process_every_time_fails_the_run_instead_of_looping() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let mut crashes = 0;
     let mut start = Some(1);
@@ -190,6 +201,7 @@ fn a_step_that_aborts_the_process_every_time_fails_the_run_instead_of_looping() 
 
 #[test]
 fn a_two_second_sleep_survives_a_restart_and_wakes_on_time() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let first = worker(dir.path(), "timer", Some(1));
     wait_for("the run to start sleeping", Duration::from_secs(20), || {

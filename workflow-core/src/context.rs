@@ -260,6 +260,9 @@ impl State {
     /// Wakers to call after the replay cursor moved: the owner of the next
     /// event, or everyone once the journal is consumed.
     fn after_cursor_moved(&mut self) -> Vec<Waker> {
+        if self.gated.is_empty() {
+            return Vec::new();
+        }
         if self.replay.is_done() {
             return self.gated.drain().map(|(_, w)| w).collect();
         }

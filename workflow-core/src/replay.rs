@@ -10,7 +10,6 @@
 //! Replaying costs O(1) per event and allocates nothing per operation, so
 //! resuming a run is linear in its journal's length.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::journal::{Event, EventKind};
@@ -81,8 +80,9 @@ pub(crate) struct Replay {
     seqs: Vec<u64>,
     /// For each event, the index of the next event of the same operation.
     next_of_op: Vec<u32>,
-    /// For each operation, the index of its next unconsumed event.
-    heads: HashMap<u32, u32>,
+    /// For each operation (by number), the index of its next unconsumed
+    /// event. Operation numbers are dense, so a vector does.
+    heads: Vec<u32>,
     /// The first unconsumed event.
     cursor: usize,
 }
@@ -96,13 +96,26 @@ impl Replay {
     /// operation (the journal is inconsistent).
     pub(crate) fn new(journal: Vec<Event>) -> Result<Self, String> {
         let mut replay = Replay::default();
-        let mut tails: HashMap<u32, u32> = HashMap::new();
+        // Operation numbers come from call order; a number far beyond the
+        // journal's length can only come from a damaged row.
+        let limit = journal.len().saturating_mul(8).saturating_add(4096);
+        let mut tails: Vec<u32> = Vec::new();
         for event in journal {
             let Some(op) = event.kind.op() else { continue };
+            let slot = op as usize;
+            if slot >= limit {
+                return Err(format!(
+                    "journal event {} refers to operation #{op}, far beyond the journal's length",
+                    event.seq
+                ));
+            }
+            if slot >= tails.len() {
+                tails.resize(slot + 1, NONE);
+                replay.heads.resize(slot + 1, NONE);
+            }
             let index = replay.events.len() as u32;
-            match tails.insert(op, index) {
-                Some(tail) => replay.next_of_op[tail as usize] = index,
-                None => {
+            match std::mem::replace(&mut tails[slot], index) {
+                NONE => {
                     if descriptor_of(&event.kind).is_none() {
                         return Err(format!(
                             "journal event {} (`{}`) refers to operation #{op}, which no earlier event created",
@@ -110,8 +123,9 @@ impl Replay {
                             event.kind.name()
                         ));
                     }
-                    replay.heads.insert(op, index);
+                    replay.heads[slot] = index;
                 }
+                tail => replay.next_of_op[tail as usize] = index,
             }
             replay.events.push(Some(event.kind));
             replay.seqs.push(event.seq);
@@ -127,7 +141,7 @@ impl Replay {
 
     fn head(&self, op: u32) -> Option<usize> {
         self.heads
-            .get(&op)
+            .get(op as usize)
             .copied()
             .filter(|&i| i != NONE)
             .map(|i| i as usize)
@@ -190,7 +204,7 @@ impl Replay {
     }
 
     fn consume(&mut self, op: u32, i: usize) -> EventKind {
-        self.heads.insert(op, self.next_of_op[i]);
+        self.heads[op as usize] = self.next_of_op[i];
         let kind = self.events[i].take().expect("an unconsumed event");
         while self.cursor < self.events.len() && self.events[self.cursor].is_none() {
             self.cursor += 1;
