@@ -11,111 +11,25 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::js::{ensure_node_modules, js_dir, serve_auth};
 use common::{sockudo, unique};
-use pusher_client::{Client, PresenceMember};
+
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-/// Installs the pinned npm packages when they are missing.
-fn ensure_node_modules() {
-    let dir = js_dir();
-    if dir.join("node_modules/pusher-js/package.json").exists() {
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run `npm ci` in {}: {e}; install Node.js and npm",
-                dir.display()
-            )
-        });
-    assert!(status.success(), "`npm ci` failed in {}", dir.display());
-}
-
+/// The user pusher-js signs in as (and joins presence channels as).
 const USER_ID: &str = "js-user-1";
-
-/// Serves `GET /auth?socket_id=..&channel_name=..` with this crate's channel
-/// authorization and `GET /user-auth?socket_id=..` with its user authentication,
-/// as an application's auth endpoints would.
-async fn serve_auth(client: Client) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let client = client.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..len]).into_owned();
-                let target = head.split(' ').nth(1).unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let params: std::collections::HashMap<String, String> =
-                    url::form_urlencoded::parse(query.as_bytes())
-                        .into_owned()
-                        .collect();
-                let socket_id = params.get("socket_id").map_or("", String::as_str);
-                let channel = params.get("channel_name").map_or("", String::as_str);
-                let result = match path {
-                    "/user-auth" => client
-                        .authenticate_user(socket_id, &json!({ "id": USER_ID, "name": "Ada" }))
-                        .map(|a| a.to_json()),
-                    _ if channel.starts_with("presence-") => {
-                        let member = PresenceMember::new(USER_ID).info(json!({ "name": "Ada" }));
-                        client
-                            .authorize_presence_channel(socket_id, channel, &member)
-                            .map(|a| a.to_json())
-                    }
-                    _ => client
-                        .authorize_channel(socket_id, channel)
-                        .map(|a| a.to_json()),
-                };
-                let (status, body) = match result {
-                    Ok(json) => ("200 OK", json),
-                    Err(e) => (
-                        "403 Forbidden",
-                        json!({ "error": e.to_string() }).to_string(),
-                    ),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    port
-}
 
 #[tokio::test]
 async fn pusher_js_receives_events_on_every_kind_of_channel() {
     let server = sockudo();
     ensure_node_modules();
     let client = server.client();
-    let auth_port = serve_auth(client.clone()).await;
+    let auth_port = serve_auth(client.clone(), USER_ID).await;
 
     let public = unique("js-public-");
     let private = unique("private-js-");
