@@ -49,6 +49,20 @@ pub struct StepView {
     pub last_error: Option<String>,
     /// When a retry or a sleep is due.
     pub wake_at: Option<i64>,
+    /// The attempts that failed and were retried, oldest first.
+    pub failed_attempts: Vec<FailedAttempt>,
+}
+
+/// An attempt of a step that failed and was retried.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedAttempt {
+    /// The attempt number.
+    pub attempt: u32,
+    /// Its error.
+    pub error: String,
+    /// When it failed.
+    pub at: i64,
 }
 
 impl RunView {
@@ -70,6 +84,7 @@ impl RunView {
                     finished_at: None,
                     last_error: None,
                     wake_at: None,
+                    failed_attempts: Vec::new(),
                 }),
                 (EventKind::WaitCreated { wake_at, .. }, None) => steps.push(StepView {
                     op,
@@ -81,6 +96,7 @@ impl RunView {
                     finished_at: None,
                     last_error: None,
                     wake_at: Some(wake_at.as_millis()),
+                    failed_attempts: Vec::new(),
                 }),
                 (kind, Some(i)) => {
                     let s = &mut steps[i];
@@ -91,8 +107,16 @@ impl RunView {
                             s.wake_at = None;
                         }
                         EventKind::StepRetrying {
-                            error, retry_at, ..
+                            attempt,
+                            error,
+                            retry_at,
+                            ..
                         } => {
+                            s.failed_attempts.push(FailedAttempt {
+                                attempt: *attempt,
+                                error: error.message.clone(),
+                                at,
+                            });
                             s.state = "retrying";
                             s.last_error = Some(error.message.clone());
                             s.wake_at = Some(retry_at.as_millis());
