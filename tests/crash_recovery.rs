@@ -25,13 +25,16 @@ fn worker(dir: &Path, scenario: &str, start: Option<usize>) -> Child {
 fn log(dir: &Path) -> BTreeMap<(String, String), Vec<u128>> {
     let text = std::fs::read_to_string(dir.join("steps.log")).unwrap_or_default();
     let mut out: BTreeMap<(String, String), Vec<u128>> = BTreeMap::new();
-    for line in text.lines() {
+    // Only whole lines: the worker may be writing the last one right now.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    for line in complete.lines() {
         let parts: Vec<&str> = line.split(' ').collect();
-        if let [key, what, at] = parts[..] {
-            out.entry((key.to_owned(), what.to_owned()))
-                .or_default()
-                .push(at.parse().unwrap());
-        }
+        let [key, what, at] = parts[..] else {
+            panic!("malformed log line {line:?}");
+        };
+        out.entry((key.to_owned(), what.to_owned()))
+            .or_default()
+            .push(at.parse().unwrap());
     }
     out
 }

@@ -20,12 +20,14 @@ fn log(key: &str, what: &str) {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis();
+    // One write per line: appends from concurrent steps must not interleave.
+    let line = format!("{key} {what} {millis}\n");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(LOG.get().expect("log path set"))
         .expect("log opens");
-    writeln!(file, "{key} {what} {millis}").expect("log writes");
+    file.write_all(line.as_bytes()).expect("log writes");
 }
 
 #[step]
