@@ -110,7 +110,7 @@ pub use time::Timestamp;
 /// `#[workflow] async fn signup(email: String) -> Result<u64, StepError>`
 /// expands to roughly:
 ///
-/// ```ignore
+/// ```text
 /// #[allow(non_camel_case_types)]
 /// #[derive(Clone, Copy, Debug, Default)]
 /// struct signup;
@@ -164,7 +164,7 @@ pub use workflow_macros::workflow;
 /// becomes a function returning a future that runs the body through the
 /// runtime:
 ///
-/// ```ignore
+/// ```text
 /// fn create_user(email: String) -> impl Future<Output = Result<User, StepError>> + Send {
 ///     async fn body(email: String) -> Result<User, StepError> { /* the body */ }
 ///     static SPEC: StepSpec = StepSpec::new("create_user");
