@@ -116,18 +116,7 @@ impl Store for MemoryStore {
             let record = inner.runs[existing].record.clone();
             return Ok(Created::Existing(record));
         }
-        let mut record = RunRecord::new(
-            run.id,
-            run.workflow.clone(),
-            run.input.clone(),
-            run.created_at,
-        );
-        record.idempotency_key = run.idempotency_key.clone();
-        if let Some(lease) = run.claim {
-            record.owner = Some(lease.worker);
-            record.lease_until = Some(lease.until);
-            record.status = RunStatus::Running;
-        }
+        let record = run.to_record();
         let created = EventKind::RunCreated {
             workflow: run.workflow,
             input: run.input,

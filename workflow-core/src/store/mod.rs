@@ -84,6 +84,24 @@ impl NewRun {
         self.events = events;
         self
     }
+
+    /// The record of this run as created (before `events` are applied).
+    #[must_use]
+    pub fn to_record(&self) -> RunRecord {
+        let mut record = RunRecord::new(
+            self.id,
+            self.workflow.clone(),
+            self.input.clone(),
+            self.created_at,
+        );
+        record.idempotency_key = self.idempotency_key.clone();
+        if let Some(lease) = &self.claim {
+            record.owner = Some(lease.worker.clone());
+            record.lease_until = Some(lease.until);
+            record.status = RunStatus::Running;
+        }
+        record
+    }
 }
 
 /// A worker's lease on a run.

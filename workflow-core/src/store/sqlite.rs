@@ -573,18 +573,7 @@ impl Store for SqliteStore {
                     return Ok(Created::Existing(record));
                 }
             }
-            let mut record = RunRecord::new(
-                run.id,
-                run.workflow.clone(),
-                run.input.clone(),
-                run.created_at,
-            );
-            record.idempotency_key = run.idempotency_key.clone();
-            if let Some(lease) = &run.claim {
-                record.owner = Some(lease.worker.clone());
-                record.lease_until = Some(lease.until);
-                record.status = RunStatus::Running;
-            }
+            let mut record = run.to_record();
             let id = run.id.to_string();
             conn.prepare_cached(
                 "INSERT INTO wf_runs (id, workflow, status, input, idempotency_key, owner, \
