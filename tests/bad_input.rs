@@ -73,6 +73,36 @@ async fn an_unknown_workflow_name_fails_only_that_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_can_leave_unknown_workflows_to_other_processes() {
+    let store = Arc::new(MemoryStore::new());
+    let other = NewRun::new("workflow_of_another_service", json("[]"));
+    let other_id = other.id;
+    store.create_run(other).await.unwrap();
+    let engine = fast(
+        Engine::builder()
+            .shared_store(store.clone())
+            .claim_unknown_workflows(false),
+    )
+    .build()
+    .await
+    .unwrap();
+    let mine = engine
+        .start(counter, ("bad/filtered".into(), 1))
+        .await
+        .unwrap();
+    assert_eq!(mine.result().await.unwrap(), 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let record = engine.run(other_id).await.unwrap();
+    assert_eq!(
+        record.status,
+        RunStatus::Pending,
+        "left for a process that knows it"
+    );
+    assert!(record.owner.is_none());
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_that_no_longer_decode_fail_only_that_run() {
     let store = Arc::new(MemoryStore::new());
     // Stored by an older version whose second argument was a string.

@@ -108,6 +108,10 @@ impl Registry {
             .or_insert(registration);
     }
 
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.by_name.keys().map(|name| (*name).to_owned()).collect()
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<Registration> {
         self.by_name.get(name).copied()
     }

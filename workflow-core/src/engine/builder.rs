@@ -102,6 +102,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether this engine claims runs of workflows it does not know (default
+    /// `true`): such a run fails with an error naming the missing workflow.
+    /// Turn it off when processes with different sets of workflows share a
+    /// store, so that each claims only the runs it can execute.
+    pub fn claim_unknown_workflows(mut self, claim: bool) -> Self {
+        self.config.claim_unknown = claim;
+        self
+    }
+
     /// Registers a workflow explicitly. Workflows marked `#[workflow]` are
     /// registered automatically; this is for platforms where link-time
     /// registration is unavailable.
@@ -153,6 +162,7 @@ impl Default for Config {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             suspend_after: Duration::from_secs(1),
+            claim_unknown: true,
         }
     }
 }

@@ -41,6 +41,7 @@ pub(crate) struct Config {
     pub(crate) lease: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) suspend_after: Duration,
+    pub(crate) claim_unknown: bool,
 }
 
 /// Options for [`Engine::start_with`].
@@ -130,6 +131,19 @@ impl Inner {
             worker: self.worker.clone(),
             until: Timestamp::now() + self.config.lease,
         }
+    }
+
+    /// The workflows this engine claims runs of: `None` for all.
+    pub(crate) fn claimable_workflows(&self) -> Option<Vec<String>> {
+        if self.config.claim_unknown {
+            return None;
+        }
+        Some(
+            self.registry
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .names(),
+        )
     }
 
     pub(crate) fn registration(&self, name: &str) -> Option<Registration> {

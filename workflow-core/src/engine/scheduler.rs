@@ -19,11 +19,12 @@ pub(crate) async fn run(engine: Arc<Inner>) {
         }
         let mut full_batch = false;
         let free = engine.free_permits().min(CLAIM_BATCH);
+        let workflows = engine.claimable_workflows();
         if free > 0 {
             let now = Timestamp::now();
             match engine
                 .store
-                .claim_due(&engine.lease(), now, free, None)
+                .claim_due(&engine.lease(), now, free, workflows.as_deref())
                 .await
             {
                 Ok(records) => {
