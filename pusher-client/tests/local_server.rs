@@ -24,7 +24,10 @@ const MASTER_KEY: &str = "y5SGF7Zy9CtZTHQQpuI96yWU5XCq9UT2WaiklvA4Cwg=";
 const USER_ID: &str = "local-user-1";
 
 async fn start() -> LocalServer {
-    LocalServer::start(LocalServerConfig::default())
+    LocalServer::start(LocalServerConfig {
+        secret: SECRET.to_owned(),
+        ..LocalServerConfig::default()
+    })
         .await
         .expect("start the local server")
 }

@@ -80,10 +80,19 @@ pub struct LocalServerConfig {
     /// The app key pusher-js connects with (default `local-key`).
     pub key: String,
     /// The app secret requests and channel authorizations are signed with
-    /// (default `local-secret`). Never shown by `Debug`.
+    /// (default: 32 random bytes, hex-encoded, new for every config, so that
+    /// no other program on the machine can sign for the server; use
+    /// [`LocalServer::client_builder`] to get a client that knows it). Never
+    /// shown by `Debug`.
     pub secret: String,
     /// The largest event `data` accepted, in bytes (default 10 KiB, like Pusher).
     pub max_payload_bytes: usize,
+}
+
+/// A fresh random app secret.
+fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
 }
 
 impl Default for LocalServerConfig {
@@ -92,7 +101,7 @@ impl Default for LocalServerConfig {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             app_id: "local-app".to_owned(),
             key: "local-key".to_owned(),
-            secret: "local-secret".to_owned(),
+            secret: random_secret(),
             max_payload_bytes: 10 * 1024,
         }
     }
@@ -301,5 +310,18 @@ impl LocalServer {
 impl Drop for LocalServer {
     fn drop(&mut self) {
         self.state.stop.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::LocalServerConfig;
+
+    #[test]
+    fn default_secrets_are_random_and_hidden() {
+        let (a, b) = (LocalServerConfig::default(), LocalServerConfig::default());
+        assert_ne!(a.secret, b.secret);
+        assert_eq!(a.secret.len(), 64);
+        assert!(!format!("{a:?}").contains(&a.secret));
     }
 }
