@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use workflow_core::{Engine, Error as EngineError, RunId};
 
-use crate::notifier::{PUBLIC_CHANNEL, Services, channel_user, user_channel, user_id_for};
+use crate::notifier::{PUBLIC_CHANNEL, Services, channel_user, new_user_id, user_channel};
 use crate::runs::RunView;
 use crate::workflow::handle_user_signup;
 
@@ -184,12 +184,12 @@ async fn signup(
     let Json(request) = body?;
     let email = validate_email(&request.email)
         .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", m))?;
+    let user_id = new_user_id();
     let run = state
         .engine
-        .start(handle_user_signup, (email.clone(),))
+        .start(handle_user_signup, (email, user_id.clone()))
         .await
         .map_err(ApiError::internal)?;
-    let user_id = user_id_for(&email);
     tracing::info!(run_id = %run.id(), %user_id, "signup started");
     Ok((
         StatusCode::ACCEPTED,

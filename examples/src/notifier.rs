@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The public channel every onboarding notification also goes to.
 pub const PUBLIC_CHANNEL: &str = "my-channel";
@@ -94,11 +94,11 @@ impl Services {
     }
 }
 
-/// The id of the user with this email: stable, so a page can find its
-/// channel again after a reload.
-pub fn user_id_for(email: &str) -> String {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    format!("u{}", &hex::encode(digest)[..16])
+/// A new, unguessable user id. Signups get a fresh one each, so knowing
+/// someone's email does not give access to their channel.
+pub fn new_user_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    format!("u{}", hex::encode(bytes))
 }
 
 /// The private channel of a user.
@@ -144,9 +144,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_ids_are_stable_and_channels_round_trip() {
-        let id = user_id_for(" Ada@Example.com ");
-        assert_eq!(id, user_id_for("ada@example.com"));
+    fn user_ids_are_fresh_and_channels_round_trip() {
+        let id = new_user_id();
+        assert_ne!(id, new_user_id());
+        assert_eq!(id.len(), 25);
         assert_eq!(channel_user(&user_channel(&id)), Some(id.as_str()));
         assert_eq!(channel_user("private-other"), None);
     }

@@ -5,13 +5,12 @@ use workflow_core::{FatalError, RetryableError, StepContext, StepError, sleep, s
 
 use crate::notifier::{
     NOTIFICATION_EVENT, PUBLIC_CHANNEL, Services, now_millis, progress_data, user_channel,
-    user_id_for,
 };
 
 /// A user the workflow created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    /// Stable id derived from the email.
+    /// The id chosen at signup (see [`new_user_id`](crate::notifier::new_user_id)).
     pub id: String,
     /// The email address.
     pub email: String,
@@ -61,13 +60,10 @@ fn step_meta() -> (String, u32, String) {
 
 /// Creates the user record.
 #[step]
-pub async fn create_user(email: String) -> Result<User, StepError> {
+pub async fn create_user(email: String, user_id: String) -> Result<User, StepError> {
     let services = services()?;
     let (run_id, attempt, _) = step_meta();
-    let user = User {
-        id: user_id_for(&email),
-        email,
-    };
+    let user = User { id: user_id, email };
     services
         .progress(
             &user.id,
@@ -145,10 +141,12 @@ fn error_retry_after(error: &RetryableError) -> Option<std::time::Duration> {
         .and_then(pusher_client::Error::retry_after)
 }
 
-/// The signup: create the user, welcome them, wait, onboard them.
+/// The signup: create the user, welcome them, wait, onboard them. The user
+/// id is chosen by the caller so that it can hand the browser the user's
+/// channel before the run starts.
 #[workflow]
-pub async fn handle_user_signup(email: String) -> Result<Outcome, StepError> {
-    let user = create_user(email).await?;
+pub async fn handle_user_signup(email: String, user_id: String) -> Result<Outcome, StepError> {
+    let user = create_user(email, user_id).await?;
     send_welcome_email(user.clone()).await?;
     let pause = Services::get().map(|s| s.sleep).unwrap_or_default();
     sleep(pause).await;

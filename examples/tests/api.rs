@@ -190,3 +190,43 @@ async fn a_pusher_target_that_is_down_fails_the_run_and_the_server_keeps_serving
         .await;
     assert_eq!(status, 200);
 }
+
+/// Knowing someone's email (it is on the public channel) must not give
+/// access to their private channel: every signup gets a fresh user id and a
+/// token for that id only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_up_with_someone_elses_email_gives_no_access_to_their_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[("SIGNUP_SLEEP", "0s"), ("SIGNUP_FAILURE_RATE", "0")],
+    )
+    .await;
+    let email = unique_email("alice");
+    let alice = server.signup(&email).await;
+    let mallory = server.signup(&email).await;
+    assert_ne!(alice["userId"], mallory["userId"], "{alice} {mallory}");
+
+    let auth = |channel: &str, token: &str| {
+        let form = [
+            ("socket_id", "123.456"),
+            ("channel_name", channel),
+            ("token", token),
+        ];
+        http()
+            .post(format!("{}/pusher/auth", server.url))
+            .form(&form)
+            .send()
+    };
+    let alice_channel = alice["channel"].as_str().unwrap();
+    let res = auth(alice_channel, mallory["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = auth(alice_channel, alice["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["auth"].as_str().unwrap().contains(':'), "{body}");
+}
