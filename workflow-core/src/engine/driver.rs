@@ -22,6 +22,25 @@ use crate::step::panic_message;
 use crate::step_error::StepError;
 use crate::time::Timestamp;
 
+/// How a driver stopped executing a run; the engine acts on it once the run
+/// is no longer tracked as executing here.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// The run ended here.
+    Finished(Finished),
+    /// Give the run up: sleeping until the time, or due at once.
+    Release(Option<Timestamp>),
+    /// The run is not ours any more (another worker took it, or nothing could
+    /// be recorded); leave it to its lease.
+    Gone,
+}
+
+impl From<Option<Finished>> for Exit {
+    fn from(finished: Option<Finished>) -> Self {
+        finished.map_or(Exit::Gone, Exit::Finished)
+    }
+}
+
 /// A claimed run, ready to execute.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
@@ -33,13 +52,12 @@ pub(crate) struct Launch {
     pub(crate) next_seq: u64,
 }
 
-/// Loads a claimed run's journal and executes it; returns how it ended, if
-/// it ended here.
+/// Loads a claimed run's journal and executes it.
 pub(crate) async fn resume(
     engine: Arc<Inner>,
     record: RunRecord,
     cancel: CancellationToken,
-) -> Option<Finished> {
+) -> Exit {
     let id = record.id;
     match engine.store.load_events(id).await {
         Ok(events) => {
@@ -54,23 +72,19 @@ pub(crate) async fn resume(
         }
         Err(e @ StoreError::Corrupt { .. }) => {
             let message = format!("{e}; the run cannot be replayed");
-            fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message)).await
+            fail_run(&engine, id, record.next_seq, ErrorRecord::fatal(message))
+                .await
+                .into()
         }
         Err(e) => {
             tracing::warn!(run_id = %id, error = %e, "could not load the journal; releasing the run");
-            let _ = engine.store.release(id, &engine.worker, None).await;
-            None
+            Exit::Release(Some(Timestamp::now() + engine.config.poll_interval))
         }
     }
 }
 
-/// Executes a run until it ends, is unloaded, or this worker lets it go;
-/// returns how it ended, if it ended here.
-pub(crate) async fn drive(
-    engine: Arc<Inner>,
-    start: Start,
-    cancel: CancellationToken,
-) -> Option<Finished> {
+/// Executes a run until it ends, is unloaded, or this worker lets it go.
+pub(crate) async fn drive(engine: Arc<Inner>, start: Start, cancel: CancellationToken) -> Exit {
     let (id, workflow) = match &start {
         Start::Launch(l) => (l.id, l.workflow.as_str()),
         Start::Prepared(p) => (p.ctx.run_id, p.workflow.as_str()),
@@ -235,12 +249,8 @@ impl Prepared {
     }
 }
 
-/// Executes the run; returns how it ended, if it ended here.
-async fn execute(
-    engine: &Arc<Inner>,
-    start: Start,
-    cancel: &CancellationToken,
-) -> Option<Finished> {
+/// Executes the run.
+async fn execute(engine: &Arc<Inner>, start: Start, cancel: &CancellationToken) -> Exit {
     let prepared = match start {
         Start::Prepared(prepared) => prepared,
         Start::Launch(launch) => {
@@ -248,7 +258,9 @@ async fn execute(
             match prepare(engine, launch) {
                 Ok(prepared) => prepared,
                 Err(message) => {
-                    return fail_run(engine, id, next_seq, ErrorRecord::fatal(message)).await;
+                    return fail_run(engine, id, next_seq, ErrorRecord::fatal(message))
+                        .await
+                        .into();
                 }
             }
         }
@@ -263,6 +275,16 @@ async fn execute(
     let id = ctx.run_id;
 
     loop {
+        // Checked on every pass, not only while idle: a run that keeps making
+        // progress must still stop when asked.
+        if cancel.is_cancelled() {
+            drop(body);
+            return cancelled(engine, &ctx).await;
+        }
+        if engine.shutdown.is_cancelled() {
+            drop(body);
+            return shut_down(engine, &ctx).await;
+        }
         signal.woken.store(false, Ordering::SeqCst);
         let polled = match catch_unwind(AssertUnwindSafe(|| {
             body.as_mut().poll(&mut Context::from_waker(&waker))
@@ -308,7 +330,7 @@ async fn execute(
             };
             ctx.enqueue(kind);
             return match flush(engine, &ctx).await {
-                Ok(()) => Some(finished),
+                Ok(()) => Exit::Finished(finished),
                 Err((first, e)) => store_trouble(engine, id, first, e).await,
             };
         }
@@ -333,34 +355,46 @@ async fn execute(
             && Timestamp::now().until(wake_at) >= engine.config.suspend_after
         {
             drop(body);
-            return suspend(engine, id, wake_at).await;
+            tracing::debug!(%wake_at, "run sleeps; unloading it");
+            return Exit::Release(Some(wake_at));
         }
         tokio::select! {
             biased;
             () = cancel.cancelled() => {
                 drop(body);
-                tracing::info!("run cancelled");
-                ctx.enqueue(EventKind::RunCancelled);
-                return match flush(engine, &ctx).await {
-                    Ok(()) => Some(Finished::Cancelled),
-                    Err((first, e)) => store_trouble(engine, id, first, e).await,
-                };
+                return cancelled(engine, &ctx).await;
             }
             () = engine.shutdown.cancelled() => {
                 drop(body);
-                tracing::debug!("engine shutting down; releasing the run");
-                if flush(engine, &ctx).await.is_ok() {
-                    let _ = engine.store.release(id, &engine.worker, None).await;
-                }
-                return None;
+                return shut_down(engine, &ctx).await;
             }
             () = signal.wait() => {}
         }
     }
 }
 
+/// Records the run's cancellation.
+async fn cancelled(engine: &Arc<Inner>, ctx: &RunContext) -> Exit {
+    tracing::info!("run cancelled");
+    ctx.enqueue(EventKind::RunCancelled);
+    match flush(engine, ctx).await {
+        Ok(()) => Exit::Finished(Finished::Cancelled),
+        Err((first, e)) => store_trouble(engine, ctx.run_id, first, e).await,
+    }
+}
+
+/// Records what the run did so far and gives it up, for another worker to
+/// take at once.
+async fn shut_down(engine: &Arc<Inner>, ctx: &RunContext) -> Exit {
+    tracing::debug!("engine shutting down; releasing the run");
+    match flush(engine, ctx).await {
+        Ok(()) => Exit::Release(None),
+        Err((first, e)) => store_trouble(engine, ctx.run_id, first, e).await,
+    }
+}
+
 /// Ends the run with a failure the engine detected.
-async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> Option<Finished> {
+async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> Exit {
     let (Failure::Nondeterminism(message) | Failure::Journal(message) | Failure::Invalid(message)) =
         failure;
     tracing::error!(error = %message, "run failed");
@@ -369,32 +403,13 @@ async fn fail(engine: &Arc<Inner>, ctx: &RunContext, failure: Failure) -> Option
         error: error.clone(),
     });
     match flush(engine, ctx).await {
-        Ok(()) => Some(Finished::Failed(error)),
+        Ok(()) => Exit::Finished(Finished::Failed(error)),
         Err((first, e)) => store_trouble(engine, ctx.run_id, first, e).await,
     }
 }
 
-/// Unloads a run that only waits for a timer.
-async fn suspend(engine: &Arc<Inner>, id: RunId, wake_at: Timestamp) -> Option<Finished> {
-    tracing::debug!(%wake_at, "run sleeps; unloading it");
-    match engine
-        .store
-        .release(id, &engine.worker, Some(wake_at))
-        .await
-    {
-        Ok(()) => engine.wake_scheduler.notify_one(),
-        Err(e) => tracing::warn!(error = %e, "could not release the sleeping run"),
-    }
-    None
-}
-
 /// Reacts to a store error while appending at `first`.
-async fn store_trouble(
-    engine: &Arc<Inner>,
-    id: RunId,
-    first: u64,
-    error: StoreError,
-) -> Option<Finished> {
+async fn store_trouble(engine: &Arc<Inner>, id: RunId, first: u64, error: StoreError) -> Exit {
     match error {
         StoreError::CancelRequested(_) => {
             tracing::info!("run cancelled");
@@ -404,25 +419,20 @@ async fn store_trouble(
                 .append(id, &engine.worker, first, &events)
                 .await
             {
-                Ok(()) => Some(Finished::Cancelled),
+                Ok(()) => Exit::Finished(Finished::Cancelled),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not record the cancellation");
-                    None
+                    Exit::Gone
                 }
             }
         }
         StoreError::LeaseLost(_) | StoreError::Conflict { .. } | StoreError::Finished { .. } => {
             tracing::warn!(%error, "another worker took over the run; letting it go");
-            None
+            Exit::Gone
         }
         error => {
             tracing::warn!(%error, "store error; the run will be retried");
-            let retry_at = Timestamp::now() + engine.config.poll_interval;
-            let _ = engine
-                .store
-                .release(id, &engine.worker, Some(retry_at))
-                .await;
-            None
+            Exit::Release(Some(Timestamp::now() + engine.config.poll_interval))
         }
     }
 }

@@ -2,9 +2,12 @@
 //! questions about them.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde::Serialize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -176,8 +179,8 @@ impl Inner {
         let cancel = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let finished = driver::drive(inner.clone(), start, cancel).await;
-            inner.untrack(id, finished, permit);
+            let exit = driver::drive(inner.clone(), start, cancel);
+            inner.settle(id, exit, permit).await;
         });
     }
 
@@ -187,8 +190,8 @@ impl Inner {
         let cancel = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let finished = driver::resume(inner.clone(), record, cancel).await;
-            inner.untrack(id, finished, permit);
+            let exit = driver::resume(inner.clone(), record, cancel);
+            inner.settle(id, exit, permit).await;
         });
     }
 
@@ -198,15 +201,38 @@ impl Inner {
         cancel
     }
 
-    /// Forgets a run that stopped executing here, then tells its waiters how
-    /// it ended (in this order, so that a waiter that finds the run no longer
-    /// live can rely on the store).
-    fn untrack(&self, id: RunId, finished: Option<Finished>, permit: OwnedSemaphorePermit) {
+    /// Waits for a driver, then stops tracking its run and acts on how it
+    /// stopped: the run is forgotten here *before* it is released, so that
+    /// the scheduler never mistakes a released run for one it executes, and
+    /// waiters are told last, so that one that finds the run not executing
+    /// here can rely on the store. A driver that panics outside workflow
+    /// code leaves its run to its lease.
+    async fn settle(
+        &self,
+        id: RunId,
+        driver: impl Future<Output = driver::Exit>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let exit = match AssertUnwindSafe(driver).catch_unwind().await {
+            Ok(exit) => exit,
+            Err(panic) => {
+                tracing::error!(run_id = %id, panic = crate::step::panic_message(&*panic), "run driver panicked");
+                driver::Exit::Gone
+            }
+        };
         lock(&self.live).remove(&id);
         drop(permit);
-        if let Some(finished) = finished {
-            self.notify_finished(id, Some(finished));
-        }
+        let finished = match exit {
+            driver::Exit::Finished(finished) => Some(finished),
+            driver::Exit::Release(wake_at) => {
+                if let Err(e) = self.store.release(id, &self.worker, wake_at).await {
+                    tracing::warn!(run_id = %id, error = %e, "could not release the run");
+                }
+                None
+            }
+            driver::Exit::Gone => None,
+        };
+        self.notify_finished(id, finished);
         self.wake_scheduler.notify_one();
     }
 
@@ -218,7 +244,8 @@ impl Inner {
         self.permits.available_permits()
     }
 
-    /// Tells the run's waiters that it ended, with the outcome when known.
+    /// Tells the run's waiters that it stopped executing here, with the
+    /// outcome when it ended.
     pub(crate) fn notify_finished(&self, id: RunId, outcome: Option<Finished>) {
         if let Some(waiters) = lock(&self.waiters).remove(&id) {
             for w in waiters {
@@ -407,6 +434,13 @@ impl Engine {
         match inner.store.create_run(run).await? {
             Created::New(record) => {
                 tracing::debug!(run_id = %record.id, workflow, "run created");
+                if inner.shutdown.is_cancelled() {
+                    // Shut down while recording: leave the run to another worker.
+                    if permit.is_some() {
+                        let _ = inner.store.release(id, &inner.worker, None).await;
+                    }
+                    return Ok(record.id);
+                }
                 match (permit, prepared) {
                     (Some(permit), Some(prepared)) => {
                         prepared.ctx.mark_durable(record.next_seq);
