@@ -19,12 +19,12 @@ pub(crate) async fn run(engine: Arc<Inner>) {
         }
         let mut full_batch = false;
         let free = engine.free_permits().min(CLAIM_BATCH);
+        let claimed_at = Timestamp::now();
         let workflows = engine.claimable_workflows();
         if free > 0 {
-            let now = Timestamp::now();
             match engine
                 .store
-                .claim_due(&engine.lease(), now, free, workflows.as_deref())
+                .claim_due(&engine.lease(), claimed_at, free, workflows.as_deref())
                 .await
             {
                 Ok(records) => {
@@ -55,8 +55,16 @@ pub(crate) async fn run(engine: Arc<Inner>) {
         let mut wait = engine.config.poll_interval;
         if failures > 0 {
             wait = wait.saturating_mul(failures.min(10));
-        } else if let Ok(Some(next)) = engine.store.next_due().await {
-            wait = wait.min(Timestamp::now().until(next));
+        } else if free > 0
+            && let Ok(Some(next)) = engine.store.next_due().await
+        {
+            // A run already due that the claim did not return belongs to a
+            // workflow this engine leaves to others, or another worker won
+            // it: wait the poll interval rather than spin on it. With no
+            // free slot, a finishing run wakes this loop.
+            if next > claimed_at {
+                wait = wait.min(Timestamp::now().until(next));
+            }
         }
         tokio::select! {
             () = engine.shutdown.cancelled() => return,
