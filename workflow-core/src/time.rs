@@ -91,8 +91,40 @@ impl fmt::Debug for Timestamp {
     }
 }
 
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const MAX_RFC3339_MILLIS: i64 = 253_402_300_799_999;
+
 impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with milliseconds; times it cannot express (before
+    /// 1970 or after 9999) as milliseconds since the epoch.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&humantime::format_rfc3339_millis(self.to_system_time()), f)
+        if (0..=MAX_RFC3339_MILLIS).contains(&self.0) {
+            fmt::Display::fmt(&humantime::format_rfc3339_millis(self.to_system_time()), f)
+        } else {
+            write!(f, "{} ms since the Unix epoch", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_timestamp_displays() {
+        assert_eq!(
+            Timestamp::from_millis(0).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(-1).to_string(),
+            "-1 ms since the Unix epoch"
+        );
+        let far = Timestamp::from_millis(0) + Duration::MAX;
+        assert!(far.to_string().ends_with("ms since the Unix epoch"));
+        assert_eq!(
+            Timestamp::from_millis(MAX_RFC3339_MILLIS).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }
