@@ -228,23 +228,42 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
         return;
     }
     let mut finishes = Vec::with_capacity(batch.len());
+    // Set when SQLite rolled the whole transaction back by itself (a full
+    // disk, an I/O error): nothing of this batch is written, so no job may
+    // report success and none may run outside the transaction.
+    let mut aborted = None;
     for job in batch.drain(..) {
-        let savepoint = run_cached(conn, "SAVEPOINT job");
-        let (ok, finish) = job(Some(conn));
-        if savepoint.is_ok() {
-            if !ok {
-                let _ = run_cached(conn, "ROLLBACK TO job");
-            }
-            let _ = run_cached(conn, "RELEASE job");
+        if aborted.is_some() || run_cached(conn, "SAVEPOINT job").is_err() {
+            let (_, finish) = job(None);
+            finishes.push(finish);
+            aborted.get_or_insert_with(|| "could not isolate a write in the batch".to_owned());
+            continue;
         }
+        let (ok, finish) = job(Some(conn));
         finishes.push(finish);
+        if conn.is_autocommit() {
+            aborted = Some("SQLite rolled the transaction back".to_owned());
+            continue;
+        }
+        if !ok {
+            let _ = run_cached(conn, "ROLLBACK TO job");
+        }
+        let _ = run_cached(conn, "RELEASE job");
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
-    });
+    let outcome = match aborted {
+        Some(reason) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(reason)
+        }
+        None => conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        }),
+    };
     for finish in finishes {
-        finish(commit.clone());
+        finish(outcome.clone());
     }
 }
 
