@@ -178,6 +178,64 @@ async fn a_corrupt_journal_row_fails_only_that_run() {
     engine.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_run_row_fails_only_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = sqlite_engine(dir.path()).await;
+    let victim = engine
+        .start(counter, ("bad/corrupt-row".into(), 1))
+        .await
+        .unwrap();
+    let healthy = engine
+        .start(counter, ("bad/corrupt-row-healthy".into(), 20))
+        .await
+        .unwrap();
+    while victim.status().await.unwrap() != RunStatus::Sleeping {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("workflow.db")).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE wf_runs SET input = '[\"bad/corrupt-row\", 1' WHERE id = ?1",
+            [victim.id().to_string()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+
+    // When it wakes, the unreadable row is failed rather than claimed again
+    // and again ahead of every other run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let conn = rusqlite::Connection::open(dir.path().join("workflow.db")).unwrap();
+        let (status, error): (String, Option<String>) = conn
+            .query_row(
+                "SELECT status, error FROM wf_runs WHERE id = ?1",
+                [victim.id().to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        if status == "failed" || std::time::Instant::now() > deadline {
+            break (status, error);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(record.0, "failed");
+    let error = record.1.unwrap();
+    assert!(
+        error.contains("corrupt run input") && error.contains("cannot be executed"),
+        "{error}"
+    );
+    assert_eq!(healthy.result().await.unwrap(), 22);
+    assert_eq!(count("bad/corrupt-row"), 1);
+    let after = engine
+        .start(counter, ("bad/corrupt-row-after".into(), 5))
+        .await
+        .unwrap();
+    assert_eq!(after.result().await.unwrap(), 7);
+    engine.shutdown().await;
+}
+
 /// A store that fails on command, to stand in for a database that is down.
 #[derive(Debug, Default)]
 struct FlakyStore {

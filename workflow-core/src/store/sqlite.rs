@@ -463,6 +463,27 @@ fn append_events(
     Ok(())
 }
 
+/// Ends a run whose row cannot be read, recording why.
+fn quarantine(
+    conn: &Connection,
+    id: &str,
+    error: &StoreError,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    tracing::error!(run_id = id, %error, "failing a run whose row cannot be read");
+    let record = ErrorRecord::fatal(format!("{error}; the run cannot be executed"));
+    let record = serde_json::to_string(&record)
+        .map_err(|e| StoreError::backend("could not encode a run error", e))?;
+    conn.prepare_cached(
+        "UPDATE wf_runs SET status = 'failed', error = ?2, owner = NULL, lease_until = NULL, \
+         wake_at = NULL, due_at = NULL, updated_at = ?3 WHERE id = ?1",
+    )
+    .map_err(backend)?
+    .execute(params![id, record, now.as_millis()])
+    .map_err(backend)?;
+    Ok(())
+}
+
 /// The fields of a run that writes check.
 struct RunState {
     status: RunStatus,
@@ -765,8 +786,13 @@ impl Store for SqliteStore {
                         ],
                         read_run,
                     )
-                    .map_err(backend)??;
-                claimed.push(record);
+                    .map_err(backend)?;
+                match record {
+                    Ok(record) => claimed.push(record),
+                    // A row that cannot be read would be claimed again and
+                    // again, ahead of every other run: fail it instead.
+                    Err(e) => quarantine(conn, &id, &e, now)?,
+                }
             }
             Ok(claimed)
         })
