@@ -103,6 +103,14 @@ impl<O: DeserializeOwned> RunHandle<O> {
     /// [`status`](Self::status).
     pub async fn result(&self) -> Result<O> {
         let inner = self.engine.inner();
+        /// Drops this call's waiter entry however the call ends.
+        struct Prune<'a>(&'a super::Inner, RunId);
+        impl Drop for Prune<'_> {
+            fn drop(&mut self) {
+                self.0.prune_waiters(self.1);
+            }
+        }
+        let _prune = Prune(inner, self.id);
         loop {
             let finished = inner.watch(self.id);
             // A run this engine executes reports its end directly; anything

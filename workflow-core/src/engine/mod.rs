@@ -262,6 +262,17 @@ impl Inner {
         list.push(tx);
         rx
     }
+
+    /// Forgets the waiters of a run that nobody waits for any more.
+    pub(crate) fn prune_waiters(&self, id: RunId) {
+        let mut waiters = lock(&self.waiters);
+        if let Some(list) = waiters.get_mut(&id) {
+            list.retain(|w| !w.is_closed());
+            if list.is_empty() {
+                waiters.remove(&id);
+            }
+        }
+    }
 }
 
 impl Engine {
