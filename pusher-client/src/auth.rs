@@ -12,6 +12,7 @@
 //! pusher-js with [`ChannelAuth::to_json`] / [`UserAuth::to_json`].
 
 use serde::Serialize;
+use std::fmt;
 
 use crate::config::Config;
 use crate::encryption::is_encrypted_channel;
@@ -36,13 +37,28 @@ use crate::validation::check_socket_id;
 /// );
 /// # Ok::<(), pusher_client::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelAuth {
     auth: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     channel_data: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shared_secret: Option<String>,
+}
+
+/// Signatures and the channel's shared secret are not shown: they would let
+/// whoever reads a log subscribe, or decrypt the channel.
+impl fmt::Debug for ChannelAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelAuth")
+            .field("auth", &"<redacted>")
+            .field("channel_data", &self.channel_data)
+            .field(
+                "shared_secret",
+                &self.shared_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl ChannelAuth {
@@ -90,10 +106,20 @@ impl ChannelAuth {
 /// );
 /// # Ok::<(), pusher_client::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct UserAuth {
     auth: String,
     user_data: String,
+}
+
+/// The signature is not shown.
+impl fmt::Debug for UserAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserAuth")
+            .field("auth", &"<redacted>")
+            .field("user_data", &self.user_data)
+            .finish()
+    }
 }
 
 impl UserAuth {
@@ -251,10 +277,31 @@ fn require_id(json: &str, field: &'static str, what: &'static str) -> Result<()>
 
 #[cfg(test)]
 mod tests {
+    use super::{ChannelAuth, UserAuth};
+
     use serde_json::json;
 
     use crate::Client;
     use crate::error::Error;
+
+    #[test]
+    fn debug_hides_signatures_and_shared_secrets() {
+        let auth = ChannelAuth {
+            auth: "key:signature-abc".into(),
+            channel_data: None,
+            shared_secret: Some("c2VjcmV0LWtleQ==".into()),
+        };
+        let shown = format!("{auth:?}");
+        assert!(
+            !shown.contains("signature-abc") && !shown.contains("c2VjcmV0LWtleQ=="),
+            "{shown}"
+        );
+        let user = UserAuth {
+            auth: "key:signature-def".into(),
+            user_data: "{}".into(),
+        };
+        assert!(!format!("{user:?}").contains("signature-def"));
+    }
 
     // Credentials and socket id of the worked examples in Pusher's
     // "Generating the authentication string" documentation.

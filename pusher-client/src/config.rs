@@ -217,9 +217,11 @@ impl ClientBuilder {
                 self.host = url.host_str().map(str::to_owned);
                 self.port = url.port();
             }
-            _ => self.errors.push(format!(
-                "base URL `{base_url}` must look like http(s)://HOST[:PORT], without credentials or path"
-            )),
+            // The input is not repeated: it may hold credentials.
+            _ => self.errors.push(
+                "the base URL must look like http(s)://HOST[:PORT], without credentials, path or query"
+                    .to_owned(),
+            ),
         }
         self
     }
@@ -449,8 +451,11 @@ impl ClientBuilder {
             .or_else(|| host.strip_prefix("http://"))
             .unwrap_or(host);
         if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            // The input is not repeated: a mistaken URL may hold credentials.
             return Err(Error::InvalidConfig {
-                reason: format!("host `{host}` must be a bare host name or address"),
+                reason: "the host must be a bare host name or address (set the port and TLS \
+                         separately, or use a PUSHER_URL)"
+                    .to_owned(),
             });
         }
         let scheme = if use_tls { "https" } else { "http" };
@@ -459,7 +464,7 @@ impl ClientBuilder {
             None => format!("{scheme}://{host}"),
         };
         url::Url::parse(&base_url).map_err(|e| Error::InvalidConfig {
-            reason: format!("`{base_url}` is not a valid URL: {e}"),
+            reason: format!("the host and port do not make a valid URL: {e}"),
         })?;
         let master_key = self
             .master_key
@@ -710,6 +715,20 @@ mod tests {
                 .build()
                 .unwrap_err();
             assert!(matches!(err, Error::InvalidConfig { .. }), "{bad}");
+        }
+        // A mistaken URL with credentials is never repeated in the error.
+        for (base, host) in [
+            ("http://user:hunter2@h", None),
+            ("", Some("https://key:hunter2@h")),
+        ] {
+            let mut builder = Client::builder().app_id("1").key("k").secret("s");
+            builder = match host {
+                Some(host) => builder.host(host),
+                None => builder.base_url(base),
+            };
+            let err = builder.build().unwrap_err();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
         }
         let ok = from_map(&[
             ("PUSHER_URL", "http://k:s@localhost:6001/apps/5"),
