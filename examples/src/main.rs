@@ -73,19 +73,40 @@ fn page_config(base_url: &str, key: &str) -> Value {
     })
 }
 
+/// The key of the tokens that guard users' private channels: at least 32
+/// bytes, from `SIGNUP_TOKEN_SECRET` or from a file of the working directory
+/// that only its owner may read (made on first start).
 fn token_secret() -> Result<Vec<u8>, BoxError> {
     if let Ok(secret) = std::env::var("SIGNUP_TOKEN_SECRET") {
+        if secret.len() < 32 {
+            return Err("SIGNUP_TOKEN_SECRET must be at least 32 characters".into());
+        }
         return Ok(secret.into_bytes());
     }
     let path = PathBuf::from(".signup-token-secret");
-    if let Ok(existing) = std::fs::read(&path)
-        && existing.len() >= 32
-    {
-        return Ok(existing);
+    match std::fs::read(&path) {
+        Ok(existing) if existing.len() >= 32 => return Ok(existing),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than 32 bytes; delete it to make a new one (signed-in pages then \
+                 need to sign up again)",
+                path.display()
+            )
+            .into());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("could not read {}: {e}", path.display()).into()),
     }
     let secret: [u8; 32] = rand::random();
     let encoded = hex::encode(secret).into_bytes();
-    std::fs::write(&path, &encoded)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| format!("could not create {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, &encoded)
         .map_err(|e| format!("could not write {}: {e}", path.display()))?;
     Ok(encoded)
 }

@@ -84,13 +84,17 @@ impl Services {
         mac.verify_slice(&bytes).is_ok()
     }
 
-    /// Publishes a progress event for a run on its user's channel. Progress is
-    /// best effort: a failure is logged, not raised.
-    pub async fn progress(&self, user_id: &str, data: Value) {
+    /// Publishes a progress event for a run on its user's channel, in the
+    /// background: progress is best effort, and a slow Pusher server must not
+    /// hold up the step. A failure is logged.
+    pub fn progress(&self, user_id: &str, data: Value) {
         let channel = user_channel(user_id);
-        if let Err(e) = self.pusher.trigger(&channel, PROGRESS_EVENT, &data).await {
-            tracing::warn!(error = %e, %channel, "could not publish progress");
-        }
+        let pusher = self.pusher.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pusher.trigger(&channel, PROGRESS_EVENT, &data).await {
+                tracing::warn!(error = %e, %channel, "could not publish progress");
+            }
+        });
     }
 }
 

@@ -64,12 +64,10 @@ pub async fn create_user(email: String, user_id: String) -> Result<User, StepErr
     let services = services()?;
     let (run_id, attempt, _) = step_meta();
     let user = User { id: user_id, email };
-    services
-        .progress(
-            &user.id,
-            progress_data(&run_id, "create_user", "completed", attempt, None),
-        )
-        .await;
+    services.progress(
+        &user.id,
+        progress_data(&run_id, "create_user", "completed", attempt, None),
+    );
     Ok(user)
 }
 
@@ -80,20 +78,16 @@ pub async fn send_welcome_email(user: User) -> Result<(), StepError> {
     let (run_id, attempt, _) = step_meta();
     if rand::random::<f64>() < services.failure_rate {
         let detail = Some("the mail server did not answer; retrying".to_owned());
-        services
-            .progress(
-                &user.id,
-                progress_data(&run_id, "send_welcome_email", "retrying", attempt, detail),
-            )
-            .await;
+        services.progress(
+            &user.id,
+            progress_data(&run_id, "send_welcome_email", "retrying", attempt, detail),
+        );
         return Err(RetryableError::new("SMTP server unavailable").into());
     }
-    services
-        .progress(
-            &user.id,
-            progress_data(&run_id, "send_welcome_email", "completed", attempt, None),
-        )
-        .await;
+    services.progress(
+        &user.id,
+        progress_data(&run_id, "send_welcome_email", "completed", attempt, None),
+    );
     Ok(())
 }
 
