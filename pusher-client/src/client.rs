@@ -271,6 +271,14 @@ impl Client {
         info: impl IntoIterator<Item = ChannelAttribute>,
     ) -> Result<ChannelInfo> {
         self.limits().check_channel(channel)?;
+        if channel.starts_with('#') {
+            // Such a name cannot be a URL path segment, and its state is
+            // not queryable: refuse it before anything is sent.
+            return Err(Error::WrongChannelType {
+                channel: channel.to_owned(),
+                reason: "the state of `#server-to-user-` channels cannot be queried",
+            });
+        }
         let info = Attributes::from_iter(info);
         if info.contains_user_count() && !channel.starts_with("presence-") {
             return Err(Error::WrongChannelType {

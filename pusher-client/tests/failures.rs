@@ -428,6 +428,12 @@ async fn user_ids_and_channel_kinds_are_checked() {
     rejected_before_sending!(
         s,
         c,
+        c.channel("#server-to-user-ada", []).await,
+        Error::WrongChannelType { .. }
+    );
+    rejected_before_sending!(
+        s,
+        c,
         c.channels(&ChannelsQuery::new().info([ChannelAttribute::UserCount]))
             .await,
         Error::WrongChannelType { .. }
