@@ -26,6 +26,13 @@ use crate::validation::{Limits, SERVER_TO_USER_PREFIX};
 /// Frames queued for one connection before it counts as too slow and is closed.
 const OUTBOX_CAPACITY: usize = 1024;
 
+/// Channels one connection may be subscribed to at once.
+const MAX_SUBSCRIPTIONS: usize = 1000;
+/// Members of one presence channel, as on Pusher.
+const MAX_PRESENCE_MEMBERS: usize = 100;
+/// The largest `channel_data` of a presence member, as on Pusher.
+const MAX_CHANNEL_DATA_BYTES: usize = 1024;
+
 /// Close codes of the protocol (pusher-js decides from them whether to reconnect).
 mod close {
     /// The app key is unknown: do not reconnect.
@@ -358,6 +365,13 @@ impl Connection {
         if let Err(e) = Limits::default().check_channel(channel) {
             return refuse(400, "InvalidChannel", e.to_string());
         }
+        if !self.subscribed.contains(channel) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
+            return refuse(
+                429,
+                "LimitReached",
+                format!("A connection may subscribe to at most {MAX_SUBSCRIPTIONS} channels"),
+            );
+        }
         if let Some(user_id) = channel.strip_prefix(SERVER_TO_USER_PREFIX) {
             if self.user_id.as_deref() != Some(user_id) {
                 return refuse(
@@ -377,6 +391,22 @@ impl Connection {
         let mut member = None;
         if is_presence || channel.starts_with("private-") {
             let channel_data = data.channel_data.as_deref().filter(|_| is_presence);
+            if channel_data.is_some_and(|d| d.len() > MAX_CHANNEL_DATA_BYTES) {
+                return refuse(
+                    400,
+                    "LimitReached",
+                    format!("channel_data is larger than {MAX_CHANNEL_DATA_BYTES} bytes"),
+                );
+            }
+            if is_presence
+                && self.state.registry.occupancy(channel).user_count >= MAX_PRESENCE_MEMBERS
+            {
+                return refuse(
+                    429,
+                    "LimitReached",
+                    format!("{channel} already has {MAX_PRESENCE_MEMBERS} members"),
+                );
+            }
             if let Err(message) = self.check_auth(channel, data.auth.as_deref(), channel_data) {
                 return refuse(401, "AuthError", message);
             }
@@ -603,6 +633,37 @@ mod tests {
         // An unanswered one closes it with 4201, so pusher-js reconnects.
         assert_eq!(next(&mut ws).await.unwrap()["event"], "pusher:ping");
         assert_eq!(next(&mut ws).await.unwrap_err(), Some(4201));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_cannot_subscribe_to_unbounded_channels() {
+        let server = LocalServer::start(LocalServerConfig::default())
+            .await
+            .unwrap();
+        let url = format!("ws://{}/app/{}?protocol=7", server.addr(), server.key());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(
+            next(&mut ws).await.unwrap()["event"],
+            "pusher:connection_established"
+        );
+        for i in 0..=super::MAX_SUBSCRIPTIONS {
+            let frame = format!(r#"{{"event":"pusher:subscribe","data":{{"channel":"c-{i}"}}}}"#);
+            ws.send(Message::Text(frame.into())).await.unwrap();
+        }
+        for _ in 0..super::MAX_SUBSCRIPTIONS {
+            let reply = next(&mut ws).await.unwrap();
+            assert_eq!(
+                reply["event"], "pusher_internal:subscription_succeeded",
+                "{reply}"
+            );
+        }
+        let refused = next(&mut ws).await.unwrap();
+        assert_eq!(refused["event"], "pusher:subscription_error", "{refused}");
+        assert_eq!(
+            refused["channel"],
+            format!("c-{}", super::MAX_SUBSCRIPTIONS)
+        );
         server.shutdown().await;
     }
 }
