@@ -203,3 +203,63 @@ async fn a_client_only_engine_starts_runs_that_a_worker_executes() {
     worker.shutdown().await;
     client.shutdown().await;
 }
+
+#[step]
+async fn tick(key: String, i: u32) -> Result<u32, StepError> {
+    bump(&key);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    Ok(i)
+}
+
+#[workflow]
+async fn ticking(key: String) -> Result<u32, StepError> {
+    let mut last = 0;
+    for i in 0..200 {
+        last = tick(key.clone(), i).await?;
+    }
+    Ok(last)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_executing_in_another_engine_is_cancelled_at_its_next_step() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let worker = fast(Engine::builder().shared_store(store.clone()))
+        .build()
+        .await
+        .unwrap();
+    let client = fast(Engine::builder().shared_store(store).worker(false))
+        .build()
+        .await
+        .unwrap();
+    let run = worker
+        .start(ticking, ("life/remote-cancel".into(),))
+        .await
+        .unwrap();
+    while count("life/remote-cancel") < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The client engine does not execute the run: it can only ask.
+    assert_eq!(
+        client.cancel(run.id()).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        client.handle::<u32>(run.id()).result().await,
+        Err(Error::RunCancelled(_))
+    ));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "stopped at its next step"
+    );
+    let ran = count("life/remote-cancel");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        count("life/remote-cancel"),
+        ran,
+        "no step ran after the cancellation"
+    );
+    assert!(ran < 200);
+    worker.shutdown().await;
+    client.shutdown().await;
+}
