@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 use workflow_core::{RunStatus, SqliteStore, Store};
 
 fn worker(dir: &Path, scenario: &str, start: Option<usize>) -> Child {
+    worker_with(dir, scenario, start, &[])
+}
+
+fn worker_with(dir: &Path, scenario: &str, start: Option<usize>, env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crash-worker"));
+    cmd.envs(env.iter().copied());
     cmd.arg(dir.join("workflow.db"))
         .arg(dir.join("steps.log"))
         .arg(scenario);
@@ -132,6 +137,43 @@ fn killed_inside_a_sleep_every_run_finishes_and_no_step_runs_twice() {
     let st = statuses(dir.path());
     assert_eq!(st.len(), RUNS);
     assert!(st.iter().all(|(s, _)| *s == RunStatus::Completed), "{st:?}");
+}
+
+#[test]
+fn killed_inside_a_sleep_held_in_memory_the_run_is_reclaimed_after_its_lease() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // Sleeps shorter than this stay in memory, under the worker's lease.
+    let keep = [("CRASH_SUSPEND_AFTER_MS", "60000")];
+    let first = worker_with(dir.path(), "sleep", Some(RUNS), &keep);
+    wait_for(
+        "every run to reach its sleep",
+        Duration::from_secs(20),
+        || (0..RUNS).all(|i| times(dir.path(), &format!("sleep-{i}"), "b") == 1),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    kill(first);
+
+    let status = finish(worker_with(dir.path(), "sleep", None, &keep));
+    assert!(status.success(), "{status:?}");
+    for i in 0..RUNS {
+        let key = format!("sleep-{i}");
+        for step in ["a", "b", "c"] {
+            assert_eq!(
+                times(dir.path(), &key, step),
+                1,
+                "{key}: step {step} ran once"
+            );
+        }
+        let log = log(dir.path());
+        let b = log[&(key.clone(), "b".to_owned())][0];
+        let c = log[&(key.clone(), "c".to_owned())][0];
+        assert!(
+            c - b >= 1500,
+            "{key}: the sleep was not cut short ({} ms)",
+            c - b
+        );
+    }
 }
 
 #[test]

@@ -121,7 +121,12 @@ async fn main() {
         .store(store)
         .lease_duration(Duration::from_secs(1))
         .poll_interval(Duration::from_millis(50))
-        .suspend_after(Duration::from_millis(200))
+        .suspend_after(
+            std::env::var("CRASH_SUSPEND_AFTER_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(Duration::from_millis(200), Duration::from_millis),
+        )
         .build()
         .await
         .expect("engine builds");
