@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tests::{bump, count, engine_on, fast, sqlite_engine};
 use workflow_core::journal::NewEvent;
-use workflow_core::store::{CancelOutcome, Created, Lease, NewRun};
+use workflow_core::store::{CancelOutcome, Created, Lease, NewRun, Renewal};
 use workflow_core::{
     Engine, Error, Event, MemoryStore, RunId, RunRecord, RunStatus, SqliteStore, StartOptions,
     StepError, Store, StoreError, Timestamp, WorkerId, sleep, step, workflow,
@@ -299,7 +299,7 @@ impl Store for FlakyStore {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.inner.next_due().await
     }
-    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Renewal, StoreError> {
         self.inner.renew_leases(lease, runs).await
     }
     async fn release(

@@ -263,3 +263,70 @@ async fn a_run_executing_in_another_engine_is_cancelled_at_its_next_step() {
     worker.shutdown().await;
     client.shutdown().await;
 }
+
+#[step]
+async fn keeps_working(key: String) -> Result<(), StepError> {
+    for _ in 0..600 {
+        bump(&key);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[workflow]
+async fn long_haul(key: String) -> Result<(), StepError> {
+    keeps_working(key).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_stops_executing_the_run() {
+    use workflow_core::store::Lease;
+    use workflow_core::{Store, Timestamp, WorkerId};
+
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let engine = fast(Engine::builder().shared_store(store.clone()))
+        .build()
+        .await
+        .unwrap();
+    let run = engine
+        .start(long_haul, ("life/lost-lease".into(),))
+        .await
+        .unwrap();
+    while count("life/lost-lease") < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Another worker takes the run over, as it may once a lease has lapsed
+    // (a stalled process, a store outage longer than the lease).
+    let thief = Lease {
+        worker: WorkerId::from("other-worker".to_owned()),
+        until: Timestamp::now() + Duration::from_secs(60),
+    };
+    let later = Timestamp::now() + Duration::from_secs(10);
+    let taken = store.claim_due(&thief, later, 10, None).await.unwrap();
+    assert_eq!(taken.iter().map(|r| r.id).collect::<Vec<_>>(), [run.id()]);
+    let journal = store.load_events(run.id()).await.unwrap().len();
+
+    // At its next renewal the engine learns it lost the run and stops it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = count("life/lost-lease");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if count("life/lost-lease") == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step kept running"
+        );
+    }
+    assert_eq!(
+        store.load_events(run.id()).await.unwrap().len(),
+        journal,
+        "it recorded nothing"
+    );
+    assert_eq!(
+        store.run(run.id()).await.unwrap().unwrap().owner,
+        Some(thief.worker)
+    );
+    engine.shutdown().await;
+}

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures::task::AtomicWaker;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Finished, Inner};
+use super::{Finished, Inner, Live};
 use crate::context::{self, Failure, RunContext};
 use crate::error::{Error, StoreError};
 use crate::ids::RunId;
@@ -53,11 +52,7 @@ pub(crate) struct Launch {
 }
 
 /// Loads a claimed run's journal and executes it.
-pub(crate) async fn resume(
-    engine: Arc<Inner>,
-    record: RunRecord,
-    cancel: CancellationToken,
-) -> Exit {
+pub(crate) async fn resume(engine: Arc<Inner>, record: RunRecord, live: Live) -> Exit {
     let id = record.id;
     match engine.store.load_events(id).await {
         Ok(events) => {
@@ -68,7 +63,7 @@ pub(crate) async fn resume(
                 next_seq: record.next_seq,
                 events,
             };
-            drive(engine, Start::Launch(launch), cancel).await
+            drive(engine, Start::Launch(launch), live).await
         }
         Err(e @ StoreError::Corrupt { .. }) => {
             let message = format!("{e}; the run cannot be replayed");
@@ -84,13 +79,13 @@ pub(crate) async fn resume(
 }
 
 /// Executes a run until it ends, is unloaded, or this worker lets it go.
-pub(crate) async fn drive(engine: Arc<Inner>, start: Start, cancel: CancellationToken) -> Exit {
+pub(crate) async fn drive(engine: Arc<Inner>, start: Start, live: Live) -> Exit {
     let (id, workflow) = match &start {
         Start::Launch(l) => (l.id, l.workflow.as_str()),
         Start::Prepared(p) => (p.ctx.run_id, p.workflow.as_str()),
     };
     let span = tracing::info_span!("run", run_id = %id, %workflow);
-    execute(&engine, start, &cancel).instrument(span).await
+    execute(&engine, start, &live).instrument(span).await
 }
 
 /// Records a run as failed without executing it.
@@ -250,7 +245,7 @@ impl Prepared {
 }
 
 /// Executes the run.
-async fn execute(engine: &Arc<Inner>, start: Start, cancel: &CancellationToken) -> Exit {
+async fn execute(engine: &Arc<Inner>, start: Start, live: &Live) -> Exit {
     let prepared = match start {
         Start::Prepared(prepared) => prepared,
         Start::Launch(launch) => {
@@ -277,7 +272,11 @@ async fn execute(engine: &Arc<Inner>, start: Start, cancel: &CancellationToken) 
     loop {
         // Checked on every pass, not only while idle: a run that keeps making
         // progress must still stop when asked.
-        if cancel.is_cancelled() {
+        if live.abandon.is_cancelled() {
+            tracing::warn!("this worker lost the run's lease; stopping it");
+            return Exit::Gone;
+        }
+        if live.cancel.is_cancelled() {
             drop(body);
             return cancelled(engine, &ctx).await;
         }
@@ -360,7 +359,11 @@ async fn execute(engine: &Arc<Inner>, start: Start, cancel: &CancellationToken) 
         }
         tokio::select! {
             biased;
-            () = cancel.cancelled() => {
+            () = live.abandon.cancelled() => {
+                tracing::warn!("this worker lost the run's lease; stopping it");
+                return Exit::Gone;
+            }
+            () = live.cancel.cancelled() => {
                 drop(body);
                 return cancelled(engine, &ctx).await;
             }

@@ -36,6 +36,15 @@ pub(crate) enum Finished {
     Cancelled,
 }
 
+/// A run this engine executes: the tokens that stop it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Live {
+    /// Stop and record the run as cancelled.
+    pub(crate) cancel: CancellationToken,
+    /// Stop without recording anything: the run is no longer ours.
+    pub(crate) abandon: CancellationToken,
+}
+
 /// Settings of an engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -117,7 +126,7 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     registry: RwLock<Registry>,
     permits: Arc<Semaphore>,
-    live: Mutex<HashMap<RunId, CancellationToken>>,
+    live: Mutex<HashMap<RunId, Live>>,
     waiters: Mutex<HashMap<RunId, Vec<oneshot::Sender<Option<Finished>>>>>,
     pub(crate) wake_scheduler: Notify,
     pub(crate) shutdown: CancellationToken,
@@ -165,7 +174,7 @@ impl Inner {
         lock(&self.live).keys().copied().collect()
     }
 
-    pub(crate) fn live_token(&self, id: RunId) -> Option<CancellationToken> {
+    pub(crate) fn live(&self, id: RunId) -> Option<Live> {
         lock(&self.live).get(&id).cloned()
     }
 
@@ -176,10 +185,10 @@ impl Inner {
         start: driver::Start,
         permit: OwnedSemaphorePermit,
     ) {
-        let cancel = self.track(id);
+        let live = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let exit = driver::drive(inner.clone(), start, cancel);
+            let exit = driver::drive(inner.clone(), start, live);
             inner.settle(id, exit, permit).await;
         });
     }
@@ -187,18 +196,18 @@ impl Inner {
     /// Spawns a task that loads a claimed run's journal and executes it.
     pub(crate) fn resume(self: &Arc<Self>, record: RunRecord, permit: OwnedSemaphorePermit) {
         let id = record.id;
-        let cancel = self.track(id);
+        let live = self.track(id);
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let exit = driver::resume(inner.clone(), record, cancel);
+            let exit = driver::resume(inner.clone(), record, live);
             inner.settle(id, exit, permit).await;
         });
     }
 
-    fn track(&self, id: RunId) -> CancellationToken {
-        let cancel = CancellationToken::new();
-        lock(&self.live).insert(id, cancel.clone());
-        cancel
+    fn track(&self, id: RunId) -> Live {
+        let live = Live::default();
+        lock(&self.live).insert(id, live.clone());
+        live
     }
 
     /// Waits for a driver, then stops tracking its run and acts on how it
@@ -527,10 +536,10 @@ impl Engine {
     /// [`Error::RunNotFound`] for an unknown id, [`Error::Store`] when the
     /// store fails.
     pub async fn cancel(&self, id: RunId) -> Result<CancelOutcome> {
-        let token = lock(&self.inner.live).get(&id).cloned();
-        if let Some(token) = token {
+        let live = self.inner.live(id);
+        if let Some(live) = live {
             let finished = self.inner.watch(id);
-            token.cancel();
+            live.cancel.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
             let record = self.run(id).await?;
             if record.status.is_terminal() {

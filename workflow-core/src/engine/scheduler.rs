@@ -88,10 +88,15 @@ pub(crate) async fn renew_leases(engine: Arc<Inner>) {
             continue;
         }
         match engine.store.renew_leases(&engine.lease(), &live).await {
-            Ok(cancelled) => {
-                for id in cancelled {
-                    if let Some(token) = engine.live_token(id) {
-                        token.cancel();
+            Ok(renewal) => {
+                for id in renewal.cancel_requested {
+                    if let Some(live) = engine.live(id) {
+                        live.cancel.cancel();
+                    }
+                }
+                for id in renewal.lost {
+                    if let Some(live) = engine.live(id) {
+                        live.abandon.cancel();
                     }
                 }
             }

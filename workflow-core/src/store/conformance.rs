@@ -34,7 +34,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::{BoxFuture, LocalBoxFuture};
 
-use super::{CancelOutcome, Created, Lease, NewRun, Store};
+use super::{CancelOutcome, Created, Lease, NewRun, Renewal, Store};
 use crate::error::StoreError;
 use crate::ids::{RunId, WorkerId};
 use crate::journal::{ErrorRecord, Event, EventKind, Json, NewEvent, RunRecord, RunStatus};
@@ -1048,7 +1048,12 @@ pub async fn claim_due_takes_expired_leases<S: Store + ?Sized>(store: Arc<S>) {
             .renew_leases(&lease(&dead, after(later, 60_000)), &[r.id])
             .await
             .expect("renew_leases");
-        assert!(renewed.is_empty());
+        assert!(renewed.cancel_requested.is_empty());
+        assert_eq!(
+            renewed.lost,
+            [r.id],
+            "the old owner must learn it lost the run"
+        );
         let stored = record(&*store, r.id).await;
         assert_eq!(
             stored.owner.as_ref(),
@@ -1297,7 +1302,16 @@ pub async fn renew_leases_extends_own_runs<S: Store + ?Sized>(store: Arc<S>) {
             .renew_leases(&lease(&a, renewed_until), &[a1, a2, b1, done, pending])
             .await
             .expect("renew_leases");
-        assert_eq!(flagged, [a2], "runs of a with cancellation requested");
+        assert_eq!(
+            flagged.cancel_requested,
+            [a2],
+            "runs of a with cancellation requested"
+        );
+        let mut lost = flagged.lost.clone();
+        lost.sort();
+        let mut expected = vec![b1, done, pending];
+        expected.sort();
+        assert_eq!(lost, expected, "runs a asked about but does not own");
         for id in [a1, a2] {
             let r = record(&*store, id).await;
             assert_eq!(
@@ -1326,15 +1340,17 @@ pub async fn renew_leases_extends_own_runs<S: Store + ?Sized>(store: Arc<S>) {
             .renew_leases(&lease(&b, after(now, 90_000)), &[b1])
             .await
             .expect("renew_leases");
-        assert!(
-            flagged.is_empty(),
-            "b has no run being cancelled: {flagged:?}"
+        assert_eq!(
+            flagged,
+            Renewal::default(),
+            "b owns b1 and nobody asked to cancel it"
         );
         let nobody = store
             .renew_leases(&lease(&worker("c"), after(now, 90_000)), &[a1, b1])
             .await
             .expect("renew_leases of a worker without runs");
-        assert!(nobody.is_empty());
+        assert!(nobody.cancel_requested.is_empty());
+        assert_eq!(nobody.lost.len(), 2, "c owns neither run");
     })
     .await;
 }

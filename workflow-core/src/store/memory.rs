@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{CancelOutcome, Created, Lease, NewRun, Store, cancels};
+use super::{CancelOutcome, Created, Lease, NewRun, Renewal, Store, cancels};
 use crate::error::StoreError;
 use crate::ids::{RunId, WorkerId};
 use crate::journal::{Event, EventKind, NewEvent, Projection, RunRecord, RunStatus};
@@ -228,29 +228,26 @@ impl Store for MemoryStore {
         Ok(inner.due.first().map(|(t, _)| *t))
     }
 
-    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Renewal, StoreError> {
         let mut inner = self.inner.lock().expect("memory store poisoned");
-        let owned: Vec<RunId> = runs
-            .iter()
-            .filter(|id| {
-                inner
-                    .runs
-                    .get(id)
-                    .is_some_and(|e| e.record.owner.as_ref() == Some(&lease.worker))
-            })
-            .copied()
-            .collect();
-        let mut cancelled = Vec::new();
-        for id in owned {
+        let mut renewal = Renewal::default();
+        for &id in runs {
+            let owned = inner.runs.get(&id).is_some_and(|e| {
+                e.record.owner.as_ref() == Some(&lease.worker) && !e.record.status.is_terminal()
+            });
+            if !owned {
+                renewal.lost.push(id);
+                continue;
+            }
             let flagged = inner.update(id, |entry| {
                 entry.record.lease_until = Some(lease.until);
                 Ok(entry.record.cancel_requested)
             })?;
             if flagged {
-                cancelled.push(id);
+                renewal.cancel_requested.push(id);
             }
         }
-        Ok(cancelled)
+        Ok(renewal)
     }
 
     async fn release(

@@ -24,6 +24,7 @@ mod url;
 pub mod conformance;
 
 pub use memory::MemoryStore;
+
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, Synchronous};
 pub use url::{STORE_URL_VAR, open_from_url};
@@ -123,6 +124,27 @@ pub enum Created {
     Existing(RunRecord),
 }
 
+/// What [`Store::renew_leases`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Renewal {
+    /// Renewed runs whose cancellation was requested.
+    pub cancel_requested: Vec<RunId>,
+    /// Runs the worker asked to renew but no longer owns.
+    pub lost: Vec<RunId>,
+}
+
+impl Renewal {
+    /// A renewal report.
+    #[must_use]
+    pub fn new(cancel_requested: Vec<RunId>, lost: Vec<RunId>) -> Self {
+        Self {
+            cancel_requested,
+            lost,
+        }
+    }
+}
+
 /// What [`Store::request_cancel`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -191,9 +213,11 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Extends `lease.worker`'s lease to `lease.until` on each of `runs` it
-    /// still owns (the runs it is executing); returns the runs among them
-    /// whose cancellation was requested. Runs it does not own are left alone.
-    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError>;
+    /// still owns (the runs it is executing). Reports those whose
+    /// cancellation was requested, and those it no longer owns (another
+    /// worker took them over after the lease lapsed, or they ended), which it
+    /// must stop executing. Runs it does not own are left alone.
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Renewal, StoreError>;
 
     /// Gives up `worker`'s lease on a run: it becomes `sleeping` until
     /// `wake_at`, or `pending` (due at once) when `wake_at` is `None`.
@@ -248,7 +272,7 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         (**self).next_due().await
     }
-    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Renewal, StoreError> {
         (**self).renew_leases(lease, runs).await
     }
     async fn release(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CancelOutcome, Created, Lease, NewRun, Store, cancels};
+use super::{CancelOutcome, Created, Lease, NewRun, Renewal, Store, cancels};
 use crate::error::StoreError;
 use crate::ids::{RunId, WorkerId};
 use crate::journal::{
@@ -810,11 +810,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+    async fn renew_leases(&self, lease: &Lease, runs: &[RunId]) -> Result<Renewal, StoreError> {
         if runs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Renewal::default());
         }
         let lease = lease.clone();
+        let asked = runs.to_vec();
         let ids = serde_json::to_string(&runs.iter().map(ToString::to_string).collect::<Vec<_>>())
             .map_err(|e| StoreError::backend("could not encode run ids", e))?;
         self.call(move |conn| {
@@ -827,24 +828,29 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id FROM wf_runs WHERE owner = ?1 AND cancel_requested = 1 \
+                    "SELECT id, cancel_requested FROM wf_runs WHERE owner = ?1 \
                      AND id IN (SELECT value FROM json_each(?2))",
                 )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![lease.worker.as_str(), ids], |r| {
-                    r.get::<_, String>(0)
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
                 })
                 .map_err(backend)?;
-            let mut out = Vec::new();
-            for id in rows {
-                let id = id.map_err(backend)?;
-                out.push(
-                    id.parse()
-                        .map_err(|e| StoreError::backend("bad run id", e))?,
-                );
+            let mut owned = std::collections::HashSet::new();
+            let mut renewal = Renewal::default();
+            for row in rows {
+                let (id, cancel) = row.map_err(backend)?;
+                let id: RunId = id
+                    .parse()
+                    .map_err(|e| StoreError::backend("bad run id", e))?;
+                owned.insert(id);
+                if cancel {
+                    renewal.cancel_requested.push(id);
+                }
             }
-            Ok(out)
+            renewal.lost = asked.into_iter().filter(|id| !owned.contains(id)).collect();
+            Ok(renewal)
         })
         .await
     }
