@@ -28,8 +28,8 @@ async fn start() -> LocalServer {
         secret: SECRET.to_owned(),
         ..LocalServerConfig::default()
     })
-        .await
-        .expect("start the local server")
+    .await
+    .expect("start the local server")
 }
 
 /// The shared test description of a server, for `common::Subscriber`.
