@@ -41,6 +41,30 @@
 //! # }
 //! ```
 //!
+//! # Writing workflows
+//!
+//! A workflow's body is replayed from its journal after a suspension or a
+//! crash, so it must take the same path every time:
+//!
+//! - Do I/O in steps, never in the workflow body. Read the clock with
+//!   [`now`] and draw randomness with [`random`] or [`uuid()`](fn@uuid).
+//! - Await only steps, [`sleep`] and other workflow code. A plain
+//!   `tokio::time::sleep` or channel in the body is not journaled; during a
+//!   replay the run fails with a non-determinism error rather than guess.
+//! - Run steps concurrently with `futures::join!`, `try_join!` or
+//!   `tokio::select!`. Create the step futures in a fixed order (as the
+//!   arguments of the macro, or in sequence inside each branch); with
+//!   `select!`, prefer `biased;`. Do not `tokio::spawn` steps from workflow
+//!   code: a spawned task is outside the run.
+//! - Changing a workflow's code while runs of it are in flight is safe as
+//!   long as the order of its steps, sleeps and clock reads up to where those
+//!   runs are stays the same; otherwise they fail with an error naming the
+//!   recorded and the requested operation. Keep a workflow's name (and its
+//!   steps' names) with `name = "..."` when renaming the functions.
+//!
+//! Steps run *at least once*: a step interrupted by a crash runs again. Use
+//! [`StepContext::idempotency_key`] with external services.
+//!
 //! # Stores
 //!
 //! [`SqliteStore`] (feature `sqlite`, on by default) keeps everything in one
