@@ -143,21 +143,34 @@ async fn arguments_that_no_longer_decode_fail_only_that_run() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_journal_row_fails_only_that_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = sqlite_engine(dir.path()).await;
-    let victim = engine
-        .start(counter, ("bad/corrupt".into(), 1))
-        .await
-        .unwrap();
+/// An engine on SQLite in `dir` with two `counter` runs: a victim, asleep
+/// when this returns, and a healthy one.
+async fn victim_asleep(
+    dir: &std::path::Path,
+    victim: &str,
+    healthy: (&str, u64),
+) -> (
+    Engine,
+    workflow_core::RunHandle<u64>,
+    workflow_core::RunHandle<u64>,
+) {
+    let engine = sqlite_engine(dir).await;
+    let victim = engine.start(counter, (victim.into(), 1)).await.unwrap();
     let healthy = engine
-        .start(counter, ("bad/corrupt-healthy".into(), 10))
+        .start(counter, (healthy.0.into(), healthy.1))
         .await
         .unwrap();
     while victim.status().await.unwrap() != RunStatus::Sleeping {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    (engine, victim, healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_journal_row_fails_only_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, victim, healthy) =
+        victim_asleep(dir.path(), "bad/corrupt", ("bad/corrupt-healthy", 10)).await;
     // Damage the recorded result of the first step while the run sleeps.
     let conn = rusqlite::Connection::open(dir.path().join("workflow.db")).unwrap();
     let changed = conn
@@ -181,18 +194,12 @@ async fn a_corrupt_journal_row_fails_only_that_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_run_row_fails_only_that_run() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = sqlite_engine(dir.path()).await;
-    let victim = engine
-        .start(counter, ("bad/corrupt-row".into(), 1))
-        .await
-        .unwrap();
-    let healthy = engine
-        .start(counter, ("bad/corrupt-row-healthy".into(), 20))
-        .await
-        .unwrap();
-    while victim.status().await.unwrap() != RunStatus::Sleeping {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (engine, victim, healthy) = victim_asleep(
+        dir.path(),
+        "bad/corrupt-row",
+        ("bad/corrupt-row-healthy", 20),
+    )
+    .await;
     let conn = rusqlite::Connection::open(dir.path().join("workflow.db")).unwrap();
     let changed = conn
         .execute(

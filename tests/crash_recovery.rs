@@ -105,35 +105,37 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[test]
-fn killed_inside_a_sleep_every_run_finishes_and_no_step_runs_twice() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let first = worker(dir.path(), "sleep", Some(RUNS));
+/// Starts the sleep scenario, kills the worker once every run sleeps, and
+/// finishes the runs in a new worker; checks that each step ran once.
+fn kill_in_sleep_and_recover(dir: &Path, env: &[(&str, &str)]) {
+    let first = worker_with(dir, "sleep", Some(RUNS), env);
     wait_for(
         "every run to reach its sleep",
         Duration::from_secs(20),
-        || (0..RUNS).all(|i| times(dir.path(), &format!("sleep-{i}"), "b") == 1),
+        || (0..RUNS).all(|i| times(dir, &format!("sleep-{i}"), "b") == 1),
     );
     std::thread::sleep(Duration::from_millis(200));
     kill(first);
     assert!(
-        (0..RUNS).all(|i| times(dir.path(), &format!("sleep-{i}"), "c") == 0),
+        (0..RUNS).all(|i| times(dir, &format!("sleep-{i}"), "c") == 0),
         "still asleep"
     );
 
-    let status = finish(worker(dir.path(), "sleep", None));
+    let status = finish(worker_with(dir, "sleep", None, env));
     assert!(status.success(), "{status:?}");
     for i in 0..RUNS {
         let key = format!("sleep-{i}");
         for step in ["a", "b", "c"] {
-            assert_eq!(
-                times(dir.path(), &key, step),
-                1,
-                "{key}: step {step} ran once"
-            );
+            assert_eq!(times(dir, &key, step), 1, "{key}: step {step} ran once");
         }
     }
+}
+
+#[test]
+fn killed_inside_a_sleep_every_run_finishes_and_no_step_runs_twice() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    kill_in_sleep_and_recover(dir.path(), &[]);
     let st = statuses(dir.path());
     assert_eq!(st.len(), RUNS);
     assert!(st.iter().all(|(s, _)| *s == RunStatus::Completed), "{st:?}");
@@ -144,28 +146,10 @@ fn killed_inside_a_sleep_held_in_memory_the_run_is_reclaimed_after_its_lease() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // Sleeps shorter than this stay in memory, under the worker's lease.
-    let keep = [("CRASH_SUSPEND_AFTER_MS", "60000")];
-    let first = worker_with(dir.path(), "sleep", Some(RUNS), &keep);
-    wait_for(
-        "every run to reach its sleep",
-        Duration::from_secs(20),
-        || (0..RUNS).all(|i| times(dir.path(), &format!("sleep-{i}"), "b") == 1),
-    );
-    std::thread::sleep(Duration::from_millis(200));
-    kill(first);
-
-    let status = finish(worker_with(dir.path(), "sleep", None, &keep));
-    assert!(status.success(), "{status:?}");
+    kill_in_sleep_and_recover(dir.path(), &[("CRASH_SUSPEND_AFTER_MS", "60000")]);
+    let log = log(dir.path());
     for i in 0..RUNS {
         let key = format!("sleep-{i}");
-        for step in ["a", "b", "c"] {
-            assert_eq!(
-                times(dir.path(), &key, step),
-                1,
-                "{key}: step {step} ran once"
-            );
-        }
-        let log = log(dir.path());
         let b = log[&(key.clone(), "b".to_owned())][0];
         let c = log[&(key.clone(), "c".to_owned())][0];
         assert!(
